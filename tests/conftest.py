@@ -1,0 +1,40 @@
+"""Shared fixtures: databases, free ports, and the skip rules for optional infrastructure."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+POSTGRES_URL_ENV = "BUREAU_TEST_DATABASE_URL"
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    url = os.environ.get(POSTGRES_URL_ENV)
+    lines = [f"postgres: {url}" if url else f"postgres: skipped ({POSTGRES_URL_ENV} is not set)"]
+    qemu = shutil.which("qemu-system-x86_64")
+    lines.append(f"qemu: {qemu}" if qemu else "qemu: not installed (vm tests skip)")
+    return lines
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip, with a printed reason, what this machine cannot run."""
+    no_pg = pytest.mark.skip(reason=f"{POSTGRES_URL_ENV} is not set; PostgreSQL tests skipped")
+    no_qemu = pytest.mark.skip(reason="qemu-system-x86_64 is not installed; VM tests skipped")
+    has_qemu = shutil.which("qemu-system-x86_64") is not None
+    for item in items:
+        if "postgres" in item.keywords and not os.environ.get(POSTGRES_URL_ENV):
+            item.add_marker(no_pg)
+        if "vm" in item.keywords and not has_qemu:
+            item.add_marker(no_qemu)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The PostgreSQL URL for tests marked ``postgres`` (they are skipped where it is unset)."""
+    url = os.environ.get(POSTGRES_URL_ENV)
+    if not url:
+        pytest.skip(f"{POSTGRES_URL_ENV} is not set")
+    yield url
