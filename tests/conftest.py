@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+pytest_plugins = ["tests.fakes.fixtures"]
+
 POSTGRES_URL_ENV = "BUREAU_TEST_DATABASE_URL"
 
 
