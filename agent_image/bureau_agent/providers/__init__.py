@@ -1,0 +1,1 @@
+"""LLM provider adapters behind one ``Model`` interface (``base``)."""

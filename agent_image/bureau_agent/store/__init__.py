@@ -1,0 +1,1 @@
+"""The agent's state: one SQLite file under the data directory."""
