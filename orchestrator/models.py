@@ -222,6 +222,7 @@ class Job(SQLModel, table=True):
     heartbeat_at: datetime | None = None
     worker_id: str | None = Field(default=None, max_length=64)
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    cancel_requested: bool = False
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None

@@ -1,0 +1,1 @@
+"""Jobs in the database and the workers that run them (DESIGN.md §3)."""

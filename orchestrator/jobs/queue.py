@@ -1,0 +1,226 @@
+"""The job queue: rows in ``jobs``, acquired atomically by workers.
+
+Acquisition: on PostgreSQL ``SELECT … FOR UPDATE SKIP LOCKED`` (workers never wait on each other);
+on SQLite the write transaction holds the database's single write lock (``BEGIN IMMEDIATE``), so
+one writer at a time picks a job. A running job proves it is alive with ``heartbeat``; the reaper
+re-queues running jobs whose heartbeat is older than the stale limit (their worker died), up to
+``max_attempts``. Cancellation sets ``cancel_requested``: queued jobs end at once, a running job's
+next heartbeat tells its worker to stop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any, Literal
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from orchestrator.db import Database
+from orchestrator.models import Job, JobState, utcnow
+
+HeartbeatResult = Literal["ok", "cancel", "lost"]
+
+
+def enqueue(
+    session: Session,
+    kind: str,
+    desk_id: str | None = None,
+    *,
+    payload: dict[str, Any] | None = None,
+    delay_seconds: float = 0.0,
+    max_attempts: int = 5,
+) -> Job:
+    """Add a job in the caller's transaction (it becomes visible at commit)."""
+    job = Job(
+        kind=kind,
+        desk_id=desk_id,
+        payload=payload or {},
+        max_attempts=max_attempts,
+        run_after=utcnow() + timedelta(seconds=delay_seconds),
+    )
+    session.add(job)
+    return job
+
+
+def acquire(db: Database, worker_id: str, kinds: Iterable[str] | None = None) -> Job | None:
+    """Take the oldest due job, mark it running for ``worker_id``; None when nothing is due."""
+    now = utcnow()
+    with db.session() as session:
+        query = (
+            select(Job)
+            .where(Job.state == JobState.QUEUED.value, Job.run_after <= now)
+            .order_by(col(Job.run_after), col(Job.id))
+            .limit(1)
+        )
+        if kinds is not None:
+            query = query.where(col(Job.kind).in_(list(kinds)))
+        if not db.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        job = session.exec(query).first()
+        if job is None:
+            session.rollback()
+            return None
+        job.state = JobState.RUNNING.value
+        job.worker_id = worker_id
+        job.attempts += 1
+        job.heartbeat_at = now
+        job.started_at = now
+        job.updated_at = now
+        session.add(job)
+        session.commit()
+        return job
+
+
+def heartbeat(db: Database, job_id: str, worker_id: str) -> HeartbeatResult:
+    """Refresh a running job's heartbeat; say whether to go on, cancel, or give up (lost)."""
+    now = utcnow()
+    with db.session() as session:
+        result = session.execute(
+            update(Job)
+            .where(
+                col(Job.id) == job_id,
+                col(Job.worker_id) == worker_id,
+                col(Job.state) == JobState.RUNNING.value,
+            )
+            .values(heartbeat_at=now, updated_at=now)
+            .returning(col(Job.cancel_requested))
+        ).first()
+        session.commit()
+    if result is None:
+        return "lost"
+    return "cancel" if result[0] else "ok"
+
+
+def _finish(
+    db: Database,
+    job_id: str,
+    worker_id: str,
+    state: JobState,
+    error: str | None = None,
+    *,
+    requeue_after: float | None = None,
+) -> bool:
+    now = utcnow()
+    values: dict[str, Any] = {"state": state.value, "error": error, "updated_at": now}
+    if requeue_after is not None:
+        values["run_after"] = now + timedelta(seconds=requeue_after)
+        values["worker_id"] = None
+        values["heartbeat_at"] = None
+    with db.session() as session:
+        result = session.execute(
+            update(Job)
+            .where(
+                col(Job.id) == job_id,
+                col(Job.worker_id) == worker_id,
+                col(Job.state) == JobState.RUNNING.value,
+            )
+            .values(**values)
+        )
+        session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def complete(db: Database, job_id: str, worker_id: str) -> bool:
+    return _finish(db, job_id, worker_id, JobState.DONE)
+
+
+def fail(db: Database, job_id: str, worker_id: str, error: str) -> bool:
+    return _finish(db, job_id, worker_id, JobState.FAILED, error)
+
+
+def mark_cancelled(db: Database, job_id: str, worker_id: str) -> bool:
+    return _finish(db, job_id, worker_id, JobState.CANCELLED, "cancelled")
+
+
+def requeue(db: Database, job_id: str, worker_id: str, delay: float, note: str) -> bool:
+    """Put a running job back (without counting it as failed), e.g. to wait for another job."""
+    now = utcnow()
+    with db.session() as session:
+        result = session.execute(
+            update(Job)
+            .where(col(Job.id) == job_id, col(Job.worker_id) == worker_id)
+            .values(
+                state=JobState.QUEUED.value,
+                worker_id=None,
+                heartbeat_at=None,
+                attempts=Job.attempts - 1,  # type: ignore[operator]
+                run_after=now + timedelta(seconds=delay),
+                error=note,
+                updated_at=now,
+            )
+        )
+        session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def cancel_for_desk(session: Session, desk_id: str, *, keep: Iterable[str] = ()) -> int:
+    """Cancel a desk's queued jobs and ask its running ones to stop (caller's transaction)."""
+    kept = list(keep)
+    now = utcnow()
+    queued = session.execute(
+        update(Job)
+        .where(
+            col(Job.desk_id) == desk_id,
+            col(Job.state) == JobState.QUEUED.value,
+            col(Job.id).not_in(kept),
+        )
+        .values(state=JobState.CANCELLED.value, error="cancelled", updated_at=now)
+    )
+    running = session.execute(
+        update(Job)
+        .where(
+            col(Job.desk_id) == desk_id,
+            col(Job.state) == JobState.RUNNING.value,
+            col(Job.id).not_in(kept),
+        )
+        .values(cancel_requested=True, updated_at=now)
+    )
+    return int(queued.rowcount + running.rowcount)  # type: ignore[attr-defined]
+
+
+def running_for_desk(session: Session, desk_id: str, *, exclude: str) -> list[Job]:
+    return list(
+        session.exec(
+            select(Job).where(
+                Job.desk_id == desk_id, Job.state == JobState.RUNNING.value, Job.id != exclude
+            )
+        ).all()
+    )
+
+
+def reap(db: Database, stale_seconds: float) -> tuple[list[Job], list[Job]]:
+    """Re-queue (or fail, when out of attempts) running jobs whose heartbeat went stale.
+
+    Returns (requeued, failed) so the caller can fail the desks of the failed ones.
+    """
+    cutoff = utcnow() - timedelta(seconds=stale_seconds)
+    requeued: list[Job] = []
+    failed: list[Job] = []
+    with db.session() as session:
+        query = select(Job).where(
+            Job.state == JobState.RUNNING.value, col(Job.heartbeat_at) < cutoff
+        )
+        if not db.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        for job in session.exec(query).all():
+            now = utcnow()
+            job.updated_at = now
+            job.worker_id = None
+            job.heartbeat_at = None
+            if job.cancel_requested:
+                job.state = JobState.CANCELLED.value
+                job.error = "cancelled (its worker stopped answering)"
+            elif job.attempts >= job.max_attempts:
+                job.state = JobState.FAILED.value
+                job.error = f"its worker stopped answering {job.attempts} times"
+                failed.append(job)
+            else:
+                job.state = JobState.QUEUED.value
+                job.run_after = now
+                job.error = "re-queued: its worker stopped answering"
+                requeued.append(job)
+            session.add(job)
+        session.commit()
+    return requeued, failed
