@@ -18,6 +18,12 @@ VENV = "/opt/bureau/venv"
 AGENT_DATA_DIR = "/var/lib/bureau/agent"
 WORKSPACE_DIR = "/home/desk/workspace"
 BOOTSTRAP_SCRIPT = "/usr/local/sbin/bureau-bootstrap"
+#: cloud-init's copies of the user-data, removed once the agent has enrolled.
+USER_DATA_COPIES = (
+    "/var/lib/cloud/instance/user-data.txt",
+    "/var/lib/cloud/instance/user-data.txt.i",
+    "/var/lib/cloud/instance/cloud-config.txt",
+)
 #: Fixed ids, so files on a data disk keep their owners when a new server mounts it.
 BUREAU_UID = 901
 DESK_UID = 1001
@@ -136,6 +142,7 @@ def _template_context(settings: DeskBootSettings) -> dict[str, Any]:
         "agent_data_dir": AGENT_DATA_DIR,
         "workspace_dir": WORKSPACE_DIR,
         "ssh_enabled": bool(settings.ssh_authorized_keys),
+        "user_data_copies": USER_DATA_COPIES,
     }
 
 
@@ -181,6 +188,16 @@ def _write_files(settings: DeskBootSettings, context: dict[str, Any]) -> list[di
         file(
             "/etc/systemd/system/bureau-agent.service",
             render_template("bureau-agent.service.j2", **context),
+            "0644",
+        ),
+        file(
+            "/etc/systemd/system/bureau-scrub.path",
+            render_template("bureau-scrub.path.j2", **context),
+            "0644",
+        ),
+        file(
+            "/etc/systemd/system/bureau-scrub.service",
+            render_template("bureau-scrub.service.j2", **context),
             "0644",
         ),
         file("/etc/sudoers.d/bureau-agent", render_template("sudoers.j2", **context), "0440"),

@@ -21,9 +21,11 @@ def env_value(value: object) -> str:
     text = str(value)
     if "\n" in text or "\r" in text or "\x00" in text:
         raise TemplateValueError("environment values cannot contain line breaks or NUL")
+    if "${" in text:
+        raise TemplateValueError("environment values cannot contain '${' (dotenv interpolation)")
     if _PLAIN_ENV_VALUE.match(text):
         return text
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("`", "\\`")
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
 
 
