@@ -16,9 +16,9 @@ OPENAI_MODELS = [
     "text-embedding-ada-002",
 ]
 ANTHROPIC_MODELS = {
-    "claude-sonnet-4-5-20250929": "Claude Sonnet 4.5",
-    "claude-opus-4-1-20250805": "Claude Opus 4.1",
-    "claude-3-5-haiku-20241022": "Claude Haiku 3.5",
+    "claude-sonnet-4-6": "Claude Sonnet 4.6",
+    "claude-opus-4-6": "Claude Opus 4.6",
+    "claude-haiku-4-5-20251001": "Claude Haiku 4.5",
 }
 OPENROUTER_MODELS = {
     "openai/gpt-4o": ("OpenAI: GPT-4o", 128_000, "0.0000025", "0.00001"),
@@ -55,7 +55,7 @@ def anthropic_model(model_id: str) -> dict[str, Any] | None:
         "type": "model",
         "id": model_id,
         "display_name": name,
-        "created_at": "2025-09-29T00:00:00Z",
+        "created_at": "2026-02-17T00:00:00Z",
     }
 
 
