@@ -15,6 +15,7 @@ from typing import Any
 from orchestrator.web.providers import BY_NAME, key_prefix_problem
 
 FORM_LEVEL = "__all__"
+NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 MAX_TOOL_CALLS_RANGE = (1, 100)
 _API_TO_FORM = {
     ("name",): "name",
@@ -123,17 +124,14 @@ class ProviderFields:
         return errors
 
     def provider_body(self) -> dict[str, Any]:
-        """The provider part of ``POST /v1/desks`` and ``PUT /v1/desks/{id}/provider``."""
+        """The body of ``PUT /v1/desks/{id}/provider`` (and the provider part of a create)."""
         body: dict[str, Any] = {
             "provider": self.provider,
             "api_key": self.api_key,
             "model": self.model,
-            "max_tool_calls": int(self.max_tool_calls),
         }
         if self.endpoint:
             body["endpoint"] = self.endpoint
-        if self.longer_context_model:
-            body["longer_context_model"] = self.longer_context_model
         if self.emb_enabled:
             embeddings: dict[str, Any] = {
                 "provider": self.emb_provider,
@@ -144,6 +142,13 @@ class ProviderFields:
                 embeddings["endpoint"] = self.emb_endpoint
             body["embeddings"] = embeddings
         return body
+
+    def tuning_body(self) -> dict[str, Any]:
+        """The run settings (``PATCH /v1/desks/{id}``; part of the body of a create)."""
+        return {
+            "longer_context_model": self.longer_context_model or None,
+            "max_tool_calls": int(self.max_tool_calls),
+        }
 
 
 @dataclass
@@ -166,12 +171,21 @@ class DeskForm:
         errors = self.provider.check()
         if not self.name:
             errors["name"] = "Give your desk a name."
-        elif len(self.name) > 64:
-            errors["name"] = "Keep the name to 64 characters or fewer."
+        elif len(self.name) > 63:
+            errors["name"] = "Keep the name to 63 characters or fewer."
+        elif not NAME_RE.match(self.name):
+            errors["name"] = (
+                "Use lowercase letters, digits and hyphens only, starting and ending with a "
+                "letter or digit (for example: side-project)."
+            )
         return errors
 
     def body(self) -> dict[str, Any]:
-        return {"name": self.name, "size": self.size, **self.provider.provider_body()}
+        body = {"name": self.name, "size": self.size, **self.provider.provider_body()}
+        body["max_tool_calls"] = int(self.provider.max_tool_calls)
+        if self.provider.longer_context_model:
+            body["longer_context_model"] = self.provider.longer_context_model
+        return body
 
 
 def explain_api_error(status: int, detail: Any, secrets: tuple[str, ...] = ()) -> dict[str, str]:
@@ -235,7 +249,15 @@ def _explain_item(item: Mapping[str, Any]) -> str:
         return f"Enter a number of at most {ctx.get('le', ctx.get('lt', ''))}."
     if kind.startswith("url"):
         return "Enter a full URL starting with https://"
-    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return _sentence(message.removeprefix("Value error, ").removeprefix("Assertion failed, "))
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return "This value is not accepted."
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def _scrub(text: str, secrets: tuple[str, ...]) -> str:

@@ -150,9 +150,15 @@ async def rotate_provider(request: Request, desk_id: str) -> Response:
     errors = fields.check()
     if not errors:
         try:
-            await ApiClient(request, session.token).put(
-                f"/v1/desks/{desk_id}/provider", fields.provider_body()
-            )
+            client = ApiClient(request, session.token)
+            await client.put(f"/v1/desks/{desk_id}/provider", fields.provider_body())
+            tuning = fields.tuning_body()
+            current = {
+                "longer_context_model": desk.longer_context_model or None,
+                "max_tool_calls": int(desk.max_tool_calls or 10),
+            }
+            if tuning != current:
+                await client.request("PATCH", f"/v1/desks/{desk_id}", tuning)
         except ApiError as error:
             if error.status == 401:
                 raise SignInRequired from error

@@ -102,6 +102,7 @@
     const state = data.to_state || data.to || data.state || (data.desk && data.desk.state) || '';
     return {
       id: data.id,
+      kind: data.kind || 'transition',
       state: state,
       from: data.from_state || data.from || '',
       message: data.message || data.reason || '',

@@ -60,8 +60,21 @@
     steps.appendChild(li);
   }
 
+  function addDetail(event) {
+    const at = event.time ? new Date(event.time).getTime() : Date.now();
+    if (firstAt === null) firstAt = at;
+    let li = steps.lastElementChild;
+    if (!li) { addStep(event); return; }
+    let list = li.querySelector('ul');
+    if (!list) { list = Bureau.el('ul', { class: 'step-details' }); li.appendChild(list); }
+    const item = Bureau.el('li', { class: 'muted' }, event.message);
+    item.appendChild(Bureau.el('span', { class: 'step-time' }, ' · ' + Bureau.elapsed(at - firstAt)));
+    list.appendChild(item);
+  }
+
   function onEvent(event) {
     if (!event.state) return;
+    if (event.kind === 'progress') { if (event.message) addDetail(event); return; }
     addStep(event);
     const previous = state;
     state = event.state;
