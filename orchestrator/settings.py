@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     job_stale_seconds: float = Field(default=30.0, gt=0)
     """A running job whose heartbeat is older than this is re-queued by the reaper."""
     job_max_attempts: int = Field(default=5, ge=1)
+    driver_retry_attempts: int = Field(default=5, ge=1, le=50)
+    driver_retry_base_seconds: float = Field(default=1.0, gt=0)
+    """Transient driver errors are retried with exponential backoff from this base (tenacity)."""
     reconcile_interval_seconds: float = Field(default=60.0, gt=0)
     health_timeout_seconds: float = Field(default=120.0, gt=0)
     """How long the control plane keeps trying the agent's health check after enrollment."""
