@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -298,3 +299,13 @@ def test_line_break_in_a_model_name_is_refused() -> None:
     agent = minimal_desk().agent.model_copy(update={"model": "gpt\nASSISTANT_PROVIDER=x"})
     with pytest.raises(ValueError, match="line breaks"):
         render_desk(minimal_desk(agent=agent))
+
+
+@pytest.mark.parametrize("factory", [minimal_desk, hetzner_desk])
+def test_bootstrap_script_is_valid_posix_shell(
+    factory: Callable[[], DeskBootSettings], tmp_path: Path
+) -> None:
+    script = tmp_path / "bureau-bootstrap"
+    script.write_text(_file(_doc(factory()), "/usr/local/sbin/bureau-bootstrap")["content"])
+    proc = subprocess.run(["dash", "-n", str(script)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
