@@ -29,4 +29,13 @@ class Extensions:
 
 def install_extensions(services: Services) -> Extensions:
     """Wire the H5 packages in (H5 edits this function)."""
-    return Extensions()
+    from bureau_agent.retrieval.wiring import Retrieval
+
+    retrieval = Retrieval(services)
+    routers, desk_routers = retrieval.install()
+    return Extensions(
+        routers=routers,
+        desk_routers=desk_routers,
+        on_startup=[retrieval.start],
+        on_shutdown=[retrieval.stop],
+    )

@@ -1,0 +1,1 @@
+"""Files: the OpenAI Files API (``purpose=assistants``) on the agent's data volume."""

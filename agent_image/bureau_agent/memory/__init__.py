@@ -1,0 +1,1 @@
+"""Persistent memory: past exchanges and notes in LanceDB, recalled across threads."""

@@ -1,0 +1,93 @@
+"""The ``chunks`` table: every chunk of every vector store file, searchable by text and vector."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import lancedb
+import pyarrow as pa
+
+from bureau_agent.retrieval.chunking import Chunk
+from bureau_agent.retrieval.lance import Hit, TextIndex, sql_in, sql_str
+
+CHUNK_COLUMNS = (
+    pa.field("vector_store_id", pa.string()),
+    pa.field("file_id", pa.string()),
+    pa.field("chunk_index", pa.int32()),
+    pa.field("tokens", pa.int32()),
+    pa.field("attributes", pa.string()),
+)
+
+
+def scope(vector_store_ids: Sequence[str], file_ids: Sequence[str] | None = None) -> str:
+    """The filter selecting chunks of these stores (and, if given, only these files)."""
+    clause = sql_in("vector_store_id", vector_store_ids)
+    if file_ids is not None:
+        clause += " AND " + sql_in("file_id", file_ids)
+    return clause
+
+
+class ChunkStore:
+    def __init__(self) -> None:
+        self.index = TextIndex("chunks", CHUNK_COLUMNS)
+
+    async def open(self, db: lancedb.AsyncConnection) -> ChunkStore:
+        await self.index.open(db)
+        return self
+
+    async def add_file(
+        self,
+        vector_store_id: str,
+        file_id: str,
+        attributes: Mapping[str, Any],
+        chunks: Sequence[Chunk],
+        vectors: Sequence[Sequence[float]] | None,
+        space: str | None,
+    ) -> None:
+        attrs = json.dumps(dict(attributes), sort_keys=True)
+        rows = [
+            {
+                "id": f"{vector_store_id}:{file_id}:{chunk.index}",
+                "vector_store_id": vector_store_id,
+                "file_id": file_id,
+                "chunk_index": chunk.index,
+                "tokens": chunk.tokens,
+                "attributes": attrs,
+                "text": chunk.text,
+            }
+            for chunk in chunks
+        ]
+        await self.index.add(rows, vectors, space)
+
+    async def delete_file(self, vector_store_id: str, file_id: str) -> None:
+        await self.index.delete(
+            f"vector_store_id = {sql_str(vector_store_id)} AND file_id = {sql_str(file_id)}"
+        )
+
+    async def delete_store(self, vector_store_id: str) -> None:
+        await self.index.delete(f"vector_store_id = {sql_str(vector_store_id)}")
+
+    async def set_attributes(
+        self, vector_store_id: str, file_id: str, attributes: Mapping[str, Any]
+    ) -> None:
+        where = f"vector_store_id = {sql_str(vector_store_id)} AND file_id = {sql_str(file_id)}"
+        await self.index.update(where, {"attributes": json.dumps(dict(attributes), sort_keys=True)})
+
+    async def full_text(self, query: str, where: str, limit: int) -> list[Hit]:
+        return await self.index.full_text(query, where, limit)
+
+    async def nearest(
+        self, vector: Sequence[float], space: str, where: str, limit: int
+    ) -> list[Hit]:
+        return await self.index.nearest(vector, space, where, limit)
+
+    async def fetch(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return await self.index.fetch(ids)
+
+    async def count(self, vector_store_id: str, file_id: str | None = None) -> int:
+        where = f"vector_store_id = {sql_str(vector_store_id)}"
+        if file_id is not None:
+            where += f" AND file_id = {sql_str(file_id)}"
+        return await self.index.count(where)

@@ -1,0 +1,1 @@
+"""Embeddings providers behind one interface (``base.Embedder``)."""

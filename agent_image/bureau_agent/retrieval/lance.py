@@ -1,0 +1,203 @@
+"""One LanceDB database per agent; ``TextIndex`` = a text table with native full-text search plus
+one vector table per embedding space.
+
+Why vectors live apart from the text: the vector column's width is fixed per table and depends
+on the embeddings model, which the user may turn on, off or change at any time. Text rows (and
+their full-text index) stay valid across such changes; a vector table is named after the space
+(provider + model + width), so vectors of different models are never compared. Rows embedded in
+an older space are still found by full text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import lancedb
+import pyarrow as pa
+from lancedb.index import FTS
+
+log = logging.getLogger(__name__)
+
+FTS_CONFIG = FTS(with_position=False, stem=True, remove_stop_words=True, ascii_folding=True)
+OPTIMIZE_EVERY_WRITES = 50
+
+
+def sql_str(value: str) -> str:
+    """A SQL string literal for LanceDB filters (single quotes doubled)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def sql_in(column: str, values: Sequence[str]) -> str:
+    return f"{column} IN ({', '.join(sql_str(v) for v in values)})"
+
+
+def space_table_name(prefix: str, space: str, dim: int) -> str:
+    digest = hashlib.sha256(f"{space}|{dim}".encode()).hexdigest()[:12]
+    return f"{prefix}_vec_{digest}"
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float
+    """BM25 for full text, cosine similarity for vectors."""
+    row: dict[str, Any]
+
+
+async def connect(path: Path) -> lancedb.AsyncConnection:
+    _mkdir(path)
+    return await lancedb.connect_async(str(path))
+
+
+def _mkdir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+
+
+class TextIndex:
+    """A text table (``id``, ``text`` and scalar columns) with FTS, and its vector tables.
+
+    Writes from one process only (the agent); every method is safe to call concurrently.
+    ``optimize`` runs after ``OPTIMIZE_EVERY_WRITES`` writes: it compacts small fragments, folds
+    new rows into the FTS index (unindexed rows are still searched, by a flat scan) and prunes
+    old versions so deleted rows leave the disk.
+    """
+
+    def __init__(self, name: str, columns: Sequence[pa.Field]) -> None:
+        self.db: Any = None
+        self.name = name
+        self.schema = pa.schema(
+            [pa.field("id", pa.string()), *columns, pa.field("text", pa.string())]
+        )
+        self._text: Any = None
+        self._vectors: dict[str, Any] = {}
+        self._lock = asyncio.Lock()
+        self._writes = 0
+        self._optimizing = False
+
+    async def open(self, db: lancedb.AsyncConnection) -> TextIndex:
+        self.db = db
+        names = await self._table_names()
+        if self.name in names:
+            self._text = await self.db.open_table(self.name)
+        else:
+            self._text = await self.db.create_table(self.name, schema=self.schema)
+            await self._text.create_index("text", config=FTS_CONFIG)
+        prefix = f"{self.name}_vec_"
+        for table_name in names:
+            if table_name.startswith(prefix):
+                self._vectors[table_name] = await self.db.open_table(table_name)
+        return self
+
+    async def _table_names(self) -> list[str]:
+        response = await self.db.list_tables()
+        return list(response.tables)
+
+    async def _vector_table(self, space: str, dim: int, create: bool) -> Any:
+        name = space_table_name(self.name, space, dim)
+        table = self._vectors.get(name)
+        if table is None and create:
+            async with self._lock:
+                table = self._vectors.get(name)
+                if table is None:
+                    schema = pa.schema(
+                        [
+                            *[f for f in self.schema if f.name != "text"],
+                            pa.field("vector", pa.list_(pa.float32(), dim)),
+                        ]
+                    )
+                    table = await self.db.create_table(name, schema=schema, exist_ok=True)
+                    self._vectors[name] = table
+        return table
+
+    async def add(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        vectors: Sequence[Sequence[float]] | None = None,
+        space: str | None = None,
+    ) -> None:
+        """Append rows (each with ``id``, ``text`` and the scalar columns) and their vectors."""
+        if not rows:
+            return
+        if vectors is not None and space is not None:
+            dim = len(vectors[0])
+            table = await self._vector_table(space, dim, create=True)
+            vector_rows = [
+                {**{k: v for k, v in row.items() if k != "text"}, "vector": list(vector)}
+                for row, vector in zip(rows, vectors, strict=True)
+            ]
+            await table.add(vector_rows)
+        await self._text.add(list(rows))
+        await self._wrote()
+
+    async def delete(self, where: str) -> None:
+        await self._text.delete(where)
+        for table in list(self._vectors.values()):
+            await table.delete(where)
+        await self._wrote()
+
+    async def update(self, where: str, values: Mapping[str, Any]) -> None:
+        await self._text.update(dict(values), where=where)
+        await self._wrote()
+
+    async def _wrote(self) -> None:
+        self._writes += 1
+        if self._writes >= OPTIMIZE_EVERY_WRITES and not self._optimizing:
+            self._writes = 0
+            await self.optimize()
+
+    async def optimize(self, prune: timedelta = timedelta(minutes=1)) -> None:
+        """Compact, update the FTS index, and drop versions older than ``prune``."""
+        self._optimizing = True
+        try:
+            for table in [self._text, *self._vectors.values()]:
+                await table.optimize(cleanup_older_than=prune)
+        finally:
+            self._optimizing = False
+
+    async def count(self, where: str | None = None) -> int:
+        return int(await self._text.count_rows(where))
+
+    async def full_text(self, query: str, where: str | None, limit: int) -> list[Hit]:
+        if not query.strip():
+            return []
+        builder = self._text.query().nearest_to_text(query)
+        if where:
+            builder = builder.where(where)
+        rows = await builder.limit(limit).to_list()
+        return [Hit(row["id"], float(row.pop("_score")), row) for row in rows]
+
+    async def nearest(
+        self, vector: Sequence[float], space: str, where: str | None, limit: int
+    ) -> list[Hit]:
+        """Cosine nearest neighbours among rows embedded in ``space`` (none if never used)."""
+        table = await self._vector_table(space, len(vector), create=False)
+        if table is None:
+            return []
+        builder = table.query().nearest_to(list(vector)).distance_type("cosine")
+        if where:
+            builder = builder.where(where)
+        rows = await builder.select(["id"]).limit(limit).to_list()
+        return [Hit(row["id"], 1.0 - float(row["_distance"]), row) for row in rows]
+
+    async def rows(
+        self, where: str, columns: Sequence[str] | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        builder = self._text.query().where(where)
+        if columns is not None:
+            builder = builder.select(list(columns))
+        if limit is not None:
+            builder = builder.limit(limit)
+        result: list[dict[str, Any]] = await builder.to_list()
+        return result
+
+    async def fetch(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not ids:
+            return {}
+        return {row["id"]: row for row in await self.rows(sql_in("id", ids), limit=len(ids))}

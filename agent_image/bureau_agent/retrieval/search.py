@@ -1,0 +1,155 @@
+"""Search over vector stores: full text alone, or hybrid (vector + full text) with RRF.
+
+Modes (reported in the response's ``search_metadata.mode``):
+- ``full_text`` (no embeddings provider): LanceDB's native BM25 full-text search. ``score`` is the
+  BM25 score saturated into [0, 1) as ``bm25 / (bm25 + 1)``; with several queries a chunk keeps
+  its best score. Results are ordered by score.
+- ``hybrid`` (embeddings configured): for every query, a cosine nearest-neighbour list and a BM25
+  list; all lists are fused by reciprocal-rank fusion (k = 60). ``score`` is the fused score
+  divided by the best attainable one, so 1.0 means "ranked first by every list".
+  ``ranking_options.ranker = "none"`` skips fusion and ranks by vector similarity alone
+  (``score`` = cosine similarity), which saves the full-text query.
+``score_threshold`` drops results whose ``score`` is below it. When the embeddings provider
+fails at query time, the search falls back to full text (mode says so) instead of failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bureau_agent.retrieval.chunks import ChunkStore, scope
+from bureau_agent.retrieval.embeddings.base import Embedder
+from bureau_agent.retrieval.errors import EmbeddingsError
+from bureau_agent.retrieval.lance import Hit
+from bureau_agent.retrieval.rewrite import rewrite_query
+
+log = logging.getLogger(__name__)
+
+RRF_K = 60
+SearchMode = Literal["hybrid", "full_text"]
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    vector_store_ids: Sequence[str]
+    queries: Sequence[str]
+    max_num_results: int = 20
+    score_threshold: float = 0.0
+    rewrite: bool = False
+    ranker: str = "auto"
+    file_ids: Sequence[str] | None = None
+    """Restrict to these files (the result of an attribute filter); None means all."""
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    chunk_id: str
+    vector_store_id: str
+    file_id: str
+    text: str
+    score: float
+    attributes: str
+
+
+@dataclass
+class SearchOutcome:
+    results: list[SearchResult]
+    search_queries: list[str]
+    mode: SearchMode
+    notes: list[str] = field(default_factory=list)
+
+
+def saturate(bm25: float) -> float:
+    return bm25 / (bm25 + 1.0) if bm25 > 0 else 0.0
+
+
+def candidate_depth(max_num_results: int) -> int:
+    return min(100, max(20, 3 * max_num_results))
+
+
+def fuse(lists: Sequence[Sequence[Hit]], k: int = RRF_K) -> list[tuple[str, float]]:
+    """Reciprocal-rank fusion, normalised so that first place in every list scores 1.0."""
+    scores: dict[str, float] = {}
+    for hits in lists:
+        for rank, hit in enumerate(hits, start=1):
+            scores[hit.id] = scores.get(hit.id, 0.0) + 1.0 / (k + rank)
+    best = max(1, sum(1 for hits in lists if hits)) / (k + 1)
+    return sorted(((cid, s / best) for cid, s in scores.items()), key=lambda p: (-p[1], p[0]))
+
+
+class SearchEngine:
+    def __init__(self, chunks: ChunkStore, embedder: Callable[[], Embedder | None]) -> None:
+        self.chunks = chunks
+        self._embedder = embedder
+
+    async def search(self, request: SearchRequest) -> SearchOutcome:
+        queries = [rewrite_query(q) if request.rewrite else q.strip() for q in request.queries]
+        outcome = SearchOutcome([], queries, "full_text")
+        if request.file_ids is not None and not request.file_ids:
+            return outcome
+        where = scope(request.vector_store_ids, request.file_ids)
+        depth = candidate_depth(request.max_num_results)
+        embedder = self._embedder()
+        vectors: list[list[float]] | None = None
+        if embedder is not None:
+            try:
+                vectors = await embedder.embed(queries)
+            except EmbeddingsError as exc:
+                log.warning("query embedding failed, searching full text only: %s", exc)
+                outcome.notes.append(f"embeddings unavailable ({exc}); full-text search only")
+        if embedder is not None and vectors is not None:
+            outcome.mode = "hybrid"
+            ranked = await self._hybrid(queries, vectors, embedder.space, where, depth, request)
+        else:
+            ranked = await self._full_text(queries, where, depth)
+        ranked = [(cid, s) for cid, s in ranked if s >= request.score_threshold]
+        ranked = ranked[: request.max_num_results]
+        rows = await self.chunks.fetch([cid for cid, _ in ranked])
+        outcome.results = [_result(rows[cid], score) for cid, score in ranked if cid in rows]
+        return outcome
+
+    async def _full_text(
+        self, queries: Sequence[str], where: str, depth: int
+    ) -> list[tuple[str, float]]:
+        lists = await asyncio.gather(*(self.chunks.full_text(q, where, depth) for q in queries))
+        best: dict[str, float] = {}
+        for hits in lists:
+            for hit in hits:
+                best[hit.id] = max(best.get(hit.id, 0.0), saturate(hit.score))
+        return sorted(best.items(), key=lambda p: (-p[1], p[0]))
+
+    async def _hybrid(
+        self,
+        queries: Sequence[str],
+        vectors: Sequence[Sequence[float]],
+        space: str,
+        where: str,
+        depth: int,
+        request: SearchRequest,
+    ) -> list[tuple[str, float]]:
+        vector_lists = [self.chunks.nearest(v, space, where, depth) for v in vectors]
+        if request.ranker == "none":
+            lists = await asyncio.gather(*vector_lists)
+            best: dict[str, float] = {}
+            for hits in lists:
+                for hit in hits:
+                    best[hit.id] = max(best.get(hit.id, 0.0), max(hit.score, 0.0))
+            return sorted(best.items(), key=lambda p: (-p[1], p[0]))
+        text_lists = [self.chunks.full_text(q, where, depth) for q in queries]
+        lists = await asyncio.gather(*vector_lists, *text_lists)
+        return fuse(lists)
+
+
+def _result(row: dict[str, Any], score: float) -> SearchResult:
+    return SearchResult(
+        chunk_id=row["id"],
+        vector_store_id=row["vector_store_id"],
+        file_id=row["file_id"],
+        text=row["text"],
+        score=round(min(max(score, 0.0), 1.0), 6),
+        attributes=row["attributes"],
+    )
