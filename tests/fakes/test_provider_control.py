@@ -1,0 +1,141 @@
+"""Scripting the fake provider over HTTP, and running it standalone as a VM would reach it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from tests.fakes.fixtures import FakeProviderServer
+from tests.helpers.servers import free_port
+from tests.helpers.wait import wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+USER: list[Any] = [{"role": "user", "content": "hi"}]
+
+
+def test_queue_endpoint_scripts_text_tool_calls_and_errors(
+    fake_provider: FakeProviderServer,
+) -> None:
+    replies = [
+        {"kind": "text", "content": "from the control plane"},
+        {"kind": "tool_calls", "calls": [{"name": "shell", "arguments": {"command": "ls"}}]},
+        {"kind": "error", "status": 429, "message": "slow down", "headers": {"retry-after": "3"}},
+    ]
+    answer = httpx.post(
+        fake_provider.url + "/_fake/queue", json={"model": "gpt-4o", "replies": replies}
+    )
+    assert answer.json() == {"model": "gpt-4o", "queued": 3, "pending": 3}
+    tools: Any = [{"type": "function", "function": {"name": "shell", "parameters": {}}}]
+    with openai.OpenAI(
+        base_url=fake_provider.openai_base_url, api_key="sk-x", max_retries=0
+    ) as client:
+        first = client.chat.completions.create(model="gpt-4o", messages=USER, tools=tools)
+        second = client.chat.completions.create(model="gpt-4o", messages=USER, tools=tools)
+        with pytest.raises(openai.RateLimitError) as raised:
+            client.chat.completions.create(model="gpt-4o", messages=USER, tools=tools)
+    assert first.choices[0].message.content == "from the control plane"
+    (call,) = second.choices[0].message.tool_calls or []
+    assert call.type == "function" and call.function.arguments == '{"command": "ls"}'
+    assert raised.value.response.headers["retry-after"] == "3"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"model": "m"}, "need a model and a replies list"),
+        ({"model": "m", "replies": [{"kind": "poem"}]}, "kind must be one of"),
+        ({"model": "m", "replies": [{"kind": "text"}]}, "string content"),
+        ({"model": "m", "replies": [{"kind": "error", "status": 200}]}, "between 400 and 599"),
+        ({"model": "m", "replies": [{"kind": "tool_calls", "calls": []}]}, "non-empty calls"),
+        ({"model": "m", "replies": [{"kind": "text", "content": "x", "delay": -1}]}, "delay"),
+    ],
+)
+def test_queue_endpoint_refuses_malformed_replies(
+    fake_provider: FakeProviderServer, body: dict[str, Any], message: str
+) -> None:
+    answer = httpx.post(fake_provider.url + "/_fake/queue", json=body)
+    assert answer.status_code == 400
+    assert message in answer.json()["error"]
+    assert fake_provider.provider.pending("m") == 0
+
+
+def test_requests_endpoint_lists_what_was_sent(fake_provider: FakeProviderServer) -> None:
+    with openai.OpenAI(
+        base_url=fake_provider.openai_base_url, api_key="sk-x", max_retries=0
+    ) as client:
+        client.chat.completions.create(model="gpt-4o", messages=USER)
+    (sent,) = httpx.get(fake_provider.url + "/_fake/requests").json()["data"]
+    assert sent["method"] == "POST"
+    assert sent["path"] == "/v1/chat/completions"
+    assert sent["headers"]["authorization"] == "Bearer sk-x"
+    assert sent["json"]["messages"] == USER
+
+
+def test_reset_endpoint_clears_scripts_and_requests(fake_provider: FakeProviderServer) -> None:
+    httpx.post(
+        fake_provider.url + "/_fake/queue",
+        json={"model": "gpt-4o", "replies": [{"kind": "text", "content": "x"}]},
+    )
+    httpx.get(fake_provider.openai_base_url + "/models", headers={"Authorization": "Bearer k"})
+    assert httpx.post(fake_provider.url + "/_fake/reset").json() == {"reset": True}
+    assert fake_provider.provider.pending("gpt-4o") == 0
+    assert fake_provider.provider.requests == []
+
+
+@pytest.fixture(scope="module")
+def standalone() -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """``python -m tests.fakes.provider`` on a free port, stopped after the module."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.provider", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(
+            lambda: httpx.get(url + "/api/v1/models").status_code == 200,
+            timeout=30,
+            message="standalone fake provider answering",
+        )
+        yield url, process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout:
+            process.stdout.close()
+
+
+def test_standalone_announces_its_address(standalone: tuple[str, subprocess.Popen[str]]) -> None:
+    url, process = standalone
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == f"listening on {url}"
+
+
+def test_standalone_is_scripted_over_http_and_serves_both_sdks(
+    standalone: tuple[str, subprocess.Popen[str]],
+) -> None:
+    url, _ = standalone
+    httpx.post(url + "/_fake/reset")
+    replies = [{"kind": "text", "content": "scripted remotely", "chunks": 2}]
+    httpx.post(url + "/_fake/queue", json={"model": "claude-sonnet-4-6", "replies": replies})
+    with openai.OpenAI(base_url=url + "/v1", api_key="sk-vm", max_retries=0) as oai:
+        echoed = oai.chat.completions.create(model="gpt-4o", messages=USER)
+    with anthropic.Anthropic(base_url=url, api_key="sk-ant-vm", max_retries=0) as claude:
+        with claude.messages.stream(
+            model="claude-sonnet-4-6", max_tokens=50, messages=USER
+        ) as stream:
+            streamed = list(stream.text_stream)
+    assert echoed.choices[0].message.content == "echo: hi"
+    assert streamed == ["scripted ", "remotely"]
+    paths = [r["path"] for r in httpx.get(url + "/_fake/requests").json()["data"]]
+    assert paths == ["/v1/chat/completions", "/v1/messages"]
