@@ -1,0 +1,1 @@
+"""The HTTP API of the control plane (DESIGN.md §5)."""
