@@ -246,7 +246,11 @@ class FakeProvider:
             if error or not found:
                 return error or anthropic_error(Error(404, f"model: {model_id}"))
             return JSONResponse(found)
-        return self._openai_auth(request) or JSONResponse(provider_models.openai_model(model_id))
+        error = self._openai_auth(request)
+        if error or model_id not in provider_models.OPENAI_MODELS:
+            message = f"The model '{model_id}' does not exist or you do not have access to it."
+            return error or openai_error(Error(404, message))
+        return JSONResponse(provider_models.openai_model(model_id))
 
     async def _openrouter_models(self, request: Request, body: Any) -> Response:
         return JSONResponse(provider_models.openrouter_models())

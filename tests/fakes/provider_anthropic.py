@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from tests.fakes.provider_script import (
     split_json,
 )
 
+TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,128}")
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 
 
@@ -52,6 +54,12 @@ def _check_messages(messages: Any) -> list[tuple[str, list[dict[str, Any]]]]:
         if role not in ("user", "assistant"):
             raise RequestError(400, f"messages.{i}.role: Input should be 'user' or 'assistant'")
         blocks = _blocks(msg.get("content"), f"messages.{i}")
+        if not blocks and not (role == "assistant" and i == len(messages) - 1):
+            raise RequestError(
+                400,
+                f"messages.{i}: all messages must have non-empty content except for the "
+                "optional final assistant message",
+            )
         results = {str(b.get("tool_use_id")) for b in blocks if b.get("type") == "tool_result"}
         if results - pending:
             raise RequestError(
@@ -87,6 +95,23 @@ def _tool_choice(conv: Conversation, choice: Any) -> None:
     conv.parallel = not choice.get("disable_parallel_tool_use", False)
 
 
+def _check_tools(tools: Any) -> list[dict[str, Any]]:
+    """Client tools need a name matching Anthropic's pattern and an input_schema."""
+    if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
+        raise RequestError(400, "tools: Input should be a valid list")
+    for i, tool in enumerate(tools):
+        if not isinstance(tool.get("name"), str) or not TOOL_NAME.fullmatch(tool["name"]):
+            raise RequestError(
+                400,
+                f"tools.{i}.custom.name: String should match pattern '^[a-zA-Z0-9_-]{{1,128}}$'",
+            )
+        if tool.get("type", "custom") == "custom" and not isinstance(
+            tool.get("input_schema"), dict
+        ):
+            raise RequestError(400, f"tools.{i}.custom.input_schema: Field required")
+    return tools
+
+
 def conversation(body: dict[str, Any]) -> Conversation:
     """Validate a messages body and extract what the answer depends on."""
     for name in ("model", "max_tokens", "messages"):
@@ -98,9 +123,7 @@ def conversation(body: dict[str, Any]) -> Conversation:
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
         raise RequestError(400, "max_tokens: Input should be greater than or equal to 1")
     messages = _check_messages(body["messages"])
-    tools = body.get("tools") or []
-    if not isinstance(tools, list) or not all(isinstance(t, dict) and "name" in t for t in tools):
-        raise RequestError(400, "tools: each tool needs a name")
+    tools = _check_tools(body.get("tools") or [])
     conv = Conversation(model=model, tools=[str(t["name"]) for t in tools], max_tokens=max_tokens)
     _tool_choice(conv, body.get("tool_choice"))
     user_texts = [_block_text(b) for role, b in messages if role == "user" and _block_text(b)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -23,6 +24,8 @@ from tests.fakes.provider_script import (
 )
 
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+MAX_TOOLS = 128
 OPENROUTER = "openrouter"
 
 
@@ -50,6 +53,7 @@ def _check_messages(messages: Any) -> list[dict[str, Any]]:
                 400, f"Invalid value for 'messages[{i}].role'.", f"messages.[{i}].role"
             )
         role = msg["role"]
+        _check_content(msg, i)
         if role == "tool":
             call_id = msg.get("tool_call_id")
             if call_id not in pending:
@@ -75,15 +79,48 @@ def _check_messages(messages: Any) -> list[dict[str, Any]]:
     return messages
 
 
+def _check_content(msg: dict[str, Any], i: int) -> None:
+    """Content is a string or a list of parts; only an assistant with tool calls may omit it."""
+    content = msg.get("content")
+    if isinstance(content, str | list):
+        return
+    if content is None and msg["role"] == "assistant" and msg.get("tool_calls"):
+        return
+    got = "null" if content is None else type(content).__name__
+    raise RequestError(
+        400,
+        f"Invalid type for 'messages[{i}].content': expected one of a string or an array, "
+        f"but got {got} instead.",
+        f"messages.[{i}].content",
+    )
+
+
 def _tool_names(body: dict[str, Any]) -> list[str]:
+    """The offered function names, checked like OpenAI (pattern, length, at most 128 tools)."""
     tools = body.get("tools") or []
     if not isinstance(tools, list):
-        raise RequestError(400, "'tools' must be an array.", "tools")
+        raise RequestError(400, "Invalid type for 'tools': expected an array.", "tools")
+    if len(tools) > MAX_TOOLS:
+        raise RequestError(
+            400,
+            f"Invalid 'tools': array too long. Expected an array with maximum length {MAX_TOOLS}, "
+            f"but got an array with length {len(tools)} instead.",
+            "tools",
+        )
     names = []
     for i, tool in enumerate(tools):
         function = tool.get("function") if isinstance(tool, dict) else None
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            raise RequestError(400, f"Missing required parameter: 'tools[{i}].function'.", "tools")
+            raise RequestError(
+                400, f"Missing required parameter: 'tools[{i}].function'.", f"tools[{i}].function"
+            )
+        if not TOOL_NAME.fullmatch(function["name"]):
+            raise RequestError(
+                400,
+                f"Invalid 'tools[{i}].function.name': string does not match pattern. Expected a "
+                "string that matches the pattern '^[a-zA-Z0-9_-]{1,64}$'.",
+                f"tools[{i}].function.name",
+            )
         names.append(function["name"])
     return names
 
@@ -101,6 +138,12 @@ def _apply_tool_choice(conv: Conversation, choice: Any) -> None:
     if choice in ("none", "auto", "required"):
         conv.tool_choice = choice
         return
+    if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
+        allowed = choice.get("allowed_tools") or {}
+        names = [t.get("function", {}).get("name") for t in allowed.get("tools") or []]
+        conv.tools = [n for n in conv.tools if n in names]
+        conv.tool_choice = "required" if allowed.get("mode") == "required" else "auto"
+        return
     name = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
     if name not in conv.tools:
         raise RequestError(
@@ -109,12 +152,19 @@ def _apply_tool_choice(conv: Conversation, choice: Any) -> None:
     conv.tool_choice, conv.forced_tool = "named", name
 
 
-def _apply_response_format(conv: Conversation, fmt: Any) -> None:
+def _apply_response_format(conv: Conversation, fmt: Any, messages: list[Any]) -> None:
     if fmt is None:
         return
     kind = fmt.get("type") if isinstance(fmt, dict) else None
     if kind == "json_object":
         conv.json_object = True
+        if "json" not in json.dumps(messages).lower():
+            raise RequestError(
+                400,
+                "'messages' must contain the word 'json' in some form, to use 'response_format' "
+                "of type 'json_object'.",
+                "messages",
+            )
     elif kind == "json_schema":
         spec = fmt.get("json_schema")
         if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
@@ -137,7 +187,7 @@ def conversation(body: dict[str, Any]) -> Conversation:
     conv = Conversation(model=model, tools=_tool_names(body))
     _apply_tool_choice(conv, body.get("tool_choice"))
     conv.parallel = body.get("parallel_tool_calls", True) is not False
-    _apply_response_format(conv, body.get("response_format"))
+    _apply_response_format(conv, body.get("response_format"), messages)
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
     conv.max_tokens = limit if isinstance(limit, int) and limit > 0 else None
     users = [m for m in messages if m["role"] == "user"]

@@ -19,6 +19,14 @@ from tests.fakes.provider_replies import Call, Error, Reply, Text
 
 DIRECTIVE = re.compile(r"\[\[tool:([A-Za-z0-9_.\-]+)(.*?)\]\]", re.DOTALL)
 RESULT_PREVIEW = 200
+FORMATS = {
+    "date-time": "1970-01-01T00:00:00Z",
+    "date": "1970-01-01",
+    "time": "00:00:00",
+    "email": "user@example.com",
+    "uri": "https://example.com/",
+    "uuid": "00000000-0000-0000-0000-000000000000",
+}
 
 
 @dataclass
@@ -163,6 +171,8 @@ def _typed_instance(kind: str, schema: dict[str, Any], root: dict[str, Any]) -> 
         return False
     if kind == "null":
         return None
+    if schema.get("format") in FORMATS:
+        return FORMATS[schema["format"]]
     return "x" * int(schema.get("minLength", 0))
 
 

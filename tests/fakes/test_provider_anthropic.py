@@ -269,6 +269,30 @@ def test_system_role_in_messages_is_refused(client: anthropic.Anthropic) -> None
         create(client, messages=[{"role": "system", "content": "no"}])
 
 
+def test_empty_user_content_is_refused(client: anthropic.Anthropic) -> None:
+    with pytest.raises(anthropic.BadRequestError, match="non-empty content"):
+        create(client, messages=[{"role": "user", "content": []}])
+
+
+def test_tool_without_input_schema_is_refused(client: anthropic.Anthropic) -> None:
+    with pytest.raises(anthropic.BadRequestError, match="input_schema: Field required"):
+        create(client, tools=[{"name": "search"}])
+
+
+def test_tool_name_outside_anthropics_pattern_is_refused(client: anthropic.Anthropic) -> None:
+    bad = {"name": "files.read", "input_schema": {"type": "object"}}
+    with pytest.raises(anthropic.BadRequestError, match="String should match pattern"):
+        create(client, tools=[bad])
+
+
+def test_final_assistant_prefill_is_continued(client: anthropic.Anthropic) -> None:
+    messages: list[Any] = [
+        {"role": "user", "content": "say it"},
+        {"role": "assistant", "content": "Sure:"},
+    ]
+    assert texts(create(client, messages=messages)) == ["echo: say it"]
+
+
 def test_missing_max_tokens_is_a_400(fake_provider: FakeProviderServer) -> None:
     body = {"model": MODEL, "messages": USER}
     response = httpx.post(fake_provider.url + "/v1/messages", headers=HEADERS, json=body)

@@ -218,14 +218,54 @@ def test_tool_choice_without_tools_is_refused(client: openai.OpenAI) -> None:
 
 
 def test_json_object_default_answer_is_valid_json(client: openai.OpenAI) -> None:
+    messages: list[Any] = [{"role": "user", "content": "answer in JSON"}]
     completion = client.chat.completions.create(
-        model=MODEL,
-        messages=USER,
-        response_format={"type": "json_object"},
+        model=MODEL, messages=messages, response_format={"type": "json_object"}
     )
     assert json.loads(completion.choices[0].message.content or "") == {
-        "answer": "echo: hello there"
+        "answer": "echo: answer in JSON"
     }
+
+
+def test_json_object_without_the_word_json_is_refused(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError, match="must contain the word 'json'"):
+        client.chat.completions.create(
+            model=MODEL, messages=USER, response_format={"type": "json_object"}
+        )
+
+
+def test_allowed_tools_choice_limits_and_forces_the_tools(client: openai.OpenAI) -> None:
+    choice: Any = {
+        "type": "allowed_tools",
+        "allowed_tools": {
+            "mode": "required",
+            "tools": [{"type": "function", "function": {"name": "get_time"}}],
+        },
+    }
+    completion = client.chat.completions.create(
+        model=MODEL, messages=USER, tools=TOOLS, tool_choice=choice
+    )
+    assert [c.function.name for c in function_calls(completion)] == ["get_time"]
+
+
+def test_tool_name_outside_openais_pattern_is_refused(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.chat.completions.create(model=MODEL, messages=USER, tools=[tool("files.read")])
+    assert raised.value.param == "tools[0].function.name"
+
+
+def test_more_than_128_tools_are_refused(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError, match="array too long"):
+        client.chat.completions.create(
+            model=MODEL, messages=USER, tools=[tool(f"t{i}") for i in range(129)]
+        )
+
+
+def test_message_without_content_is_refused(client: openai.OpenAI) -> None:
+    messages: list[Any] = [{"role": "user", "content": None}]
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.chat.completions.create(model=MODEL, messages=messages)
+    assert raised.value.param == "messages.[0].content"
 
 
 class Weather(BaseModel):
@@ -255,9 +295,10 @@ def test_json_schema_instance_honours_refs_enums_and_minimums(client: openai.Ope
             "count": {"type": "integer", "minimum": 3},
             "items": {"type": "array", "items": {"type": "string", "minLength": 2}, "minItems": 1},
             "note": {"type": ["null", "string"]},
+            "when": {"type": "string", "format": "date-time"},
             "unused": {"type": "string"},
         },
-        "required": ["level", "count", "items", "note"],
+        "required": ["level", "count", "items", "note", "when"],
     }
     completion = client.chat.completions.create(
         model=MODEL,
@@ -269,6 +310,7 @@ def test_json_schema_instance_honours_refs_enums_and_minimums(client: openai.Ope
         "count": 3,
         "items": ["xx"],
         "note": "",
+        "when": "1970-01-01T00:00:00Z",
     }
 
 
@@ -537,3 +579,9 @@ def test_models_list_in_openai_shape(client: openai.OpenAI) -> None:
     assert "gpt-4o" in [m.id for m in models]
     assert all(m.object == "model" for m in models)
     assert client.models.retrieve("gpt-4o-mini").id == "gpt-4o-mini"
+
+
+def test_unknown_model_retrieval_is_not_found(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as raised:
+        client.models.retrieve("gpt-nope")
+    assert raised.value.code == "model_not_found"
