@@ -84,6 +84,46 @@ class DeskInfraConfig:
             "owner": self.owner_id,
         }
 
+    def public_settings(self) -> dict[str, Any]:
+        """The settings worth keeping in stack outputs (no user-data): what ``stop`` needs to
+        re-run the program without the control plane's spec."""
+        return {
+            "desk_id": self.desk_id,
+            "owner_id": self.owner_id,
+            "server_type": self.server_type,
+            "image": self.image,
+            "location": self.location,
+            "volume_size_gib": self.volume_size_gib,
+            "agent_port": self.agent_port,
+            "ssh_cidrs": list(self.ssh_cidrs),
+            "extra_labels": dict(self.extra_labels),
+        }
+
+    @classmethod
+    def from_public_settings(
+        cls,
+        settings: Mapping[str, Any],
+        *,
+        user_data: pulumi.Input[str],
+        server_enabled: bool,
+        control_plane_cidrs: tuple[str, ...],
+    ) -> DeskInfraConfig:
+        """Rebuild a config from ``public_settings()`` (as exported by a previous run)."""
+        return cls(
+            desk_id=str(settings["desk_id"]),
+            owner_id=str(settings["owner_id"]),
+            user_data=user_data,
+            control_plane_cidrs=control_plane_cidrs,
+            server_enabled=server_enabled,
+            server_type=str(settings.get("server_type", DEFAULT_SERVER_TYPE)),
+            image=str(settings.get("image", DEFAULT_IMAGE)),
+            location=str(settings.get("location", DEFAULT_LOCATION)),
+            volume_size_gib=int(settings.get("volume_size_gib", DEFAULT_VOLUME_GIB)),
+            agent_port=int(settings.get("agent_port", 7443)),
+            ssh_cidrs=tuple(settings.get("ssh_cidrs", ())),
+            extra_labels=dict(settings.get("extra_labels", {})),
+        )
+
     @classmethod
     def from_pulumi_config(cls, config: Any) -> DeskInfraConfig:
         """Read the standalone program's settings from ``pulumi.Config(CONFIG_NAMESPACE)``;

@@ -98,6 +98,7 @@ def build_desk(config: DeskInfraConfig) -> DeskResources:
         pulumi.export("ipv6", "")
         pulumi.export("server_id", "")
     pulumi.export("volume_id", volume.id)
+    pulumi.export("desk", config.public_settings())
     pulumi.export("firewall_id", firewall.id)
     return DeskResources(firewall, volume, server, attachment)
 

@@ -179,6 +179,18 @@ def test_running_desk_exports_its_addresses(mocks: RecordingMocks) -> None:
     assert exports["volume_id"]
 
 
+def test_desk_settings_are_exported_without_user_data(mocks: RecordingMocks) -> None:
+    deploy(config(ssh_cidrs=("198.51.100.0/24",)))
+    exported = stack_exports()["desk"]
+    assert exported["owner_id"] == "usr_7"
+    assert exported["ssh_cidrs"] == ["198.51.100.0/24"]
+    assert "user_data" not in exported
+    rebuilt = DeskInfraConfig.from_public_settings(
+        exported, user_data="", server_enabled=False, control_plane_cidrs=("203.0.113.5/32",)
+    )
+    assert rebuilt.public_settings() == exported
+
+
 def test_stopped_desk_exports_empty_addresses(mocks: RecordingMocks) -> None:
     deploy(config(server_enabled=False))
     exports = stack_exports()
