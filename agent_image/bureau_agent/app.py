@@ -30,10 +30,10 @@ API_PREFIXES = ("/v1", "/openai")
 """OpenAI's ``/v1`` and Azure OpenAI's ``/openai`` (its ``?api-version=`` query is accepted)."""
 
 CORE_ROUTERS: list[APIRouter] = [
+    runs.router,  # first: POST /threads/runs must win over POST /threads/{thread_id}
     assistants.router,
     threads.router,
     messages.router,
-    runs.router,
     steps.router,
 ]
 

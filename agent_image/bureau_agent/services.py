@@ -17,13 +17,14 @@ from bureau_agent.providers.base import Model
 from bureau_agent.store.db import Database
 from bureau_agent.store.documents import DocumentStore
 from bureau_agent.tools.base import FileResolver, ToolRegistry
+from bureau_agent.tools.sandbox import Sandbox
 
 if TYPE_CHECKING:
     from bureau_agent.runner.manager import RunManager
 
 Clock = Callable[[], float]
-ModelFactory = Callable[[ProviderSettings, str], Model]
-"""(provider settings, model name) -> a Model for that endpoint and key."""
+ModelFactory = Callable[[ProviderSettings], Model]
+"""provider settings -> a Model for that endpoint and key (the model name is per request)."""
 
 
 @dataclass
@@ -44,6 +45,8 @@ class Services:
     (``file_ids``, ``chunking_strategy``, ``metadata``; already validated) and return its id."""
     started_at: float = field(default_factory=time.monotonic)
     runs: RunManager | None = None
+    sandbox: Sandbox | None = None
+    """Workspace, tool user and environment of tool subprocesses (set with the built-in tools)."""
 
     def now(self) -> int:
         return int(self.clock())
