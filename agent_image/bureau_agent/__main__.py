@@ -1,0 +1,3 @@
+from bureau_agent.cli import app
+
+app()

@@ -1,0 +1,125 @@
+"""``bureau-agent``: ``serve`` (standalone, development and tests) and ``run`` (in a desk VM)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import ssl
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from bureau_agent.app import create_app
+from bureau_agent.config import AgentConfig, load_config
+from bureau_agent.credentials import Credentials
+from bureau_agent.enroll import EnrollmentError, ensure_enrolled
+from bureau_agent.version import __version__
+
+app = typer.Typer(add_completion=False, help="Bureau's desk agent (Assistants-compatible API).")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"bureau-agent {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _serve(
+    config: AgentConfig,
+    host: str,
+    port: int,
+    *,
+    cert: Path | None,
+    key: Path | None,
+    client_ca: Path | None,
+    credentials: Credentials | None = None,
+) -> None:
+    mutual = client_ca is not None
+    application = create_app(config, credentials=credentials, mutual_tls=mutual)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level="info",
+        ssl_certfile=str(cert) if cert else None,
+        ssl_keyfile=str(key) if key else None,
+        ssl_ca_certs=str(client_ca) if client_ca else None,
+        ssl_cert_reqs=ssl.CERT_REQUIRED if mutual else ssl.CERT_NONE,
+        timeout_graceful_shutdown=5,
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8765,
+    data_dir: Annotated[Path | None, typer.Option(help="State directory.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Env file.")] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="Server certificate (PEM).")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="Server key (PEM).")] = None,
+    client_ca: Annotated[
+        Path | None, typer.Option(help="Require client certs from this CA.")
+    ] = None,
+) -> None:
+    """Serve the API standalone: plain HTTP on loopback only, else TLS."""
+    overrides = {"BUREAU_AGENT_DATA_DIR": data_dir} if data_dir else {}
+    settings = load_config(config, **overrides)
+    if (tls_cert is None) != (tls_key is None):
+        raise typer.BadParameter("--tls-cert and --tls-key go together")
+    if tls_cert is None and not _is_loopback(host):
+        typer.echo(
+            "refusing plain HTTP on a non-loopback address; pass --tls-cert/--tls-key", err=True
+        )
+        raise typer.Exit(2)
+    if client_ca is not None and tls_cert is None:
+        raise typer.BadParameter("--client-ca needs --tls-cert/--tls-key")
+    if settings.agent_token is None and client_ca is None:
+        typer.echo("warning: BUREAU_AGENT_TOKEN is unset: the API accepts any caller", err=True)
+    _serve(settings, host, port, cert=tls_cert, key=tls_key, client_ca=client_ca)
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Option("--config", help="Env file.")] = Path(
+        "/etc/bureau/agent.env"
+    ),
+) -> None:
+    """The desk entry point: enroll once (or reuse the certificate), then serve mutual TLS."""
+    settings = load_config(config if config.exists() else None)
+    try:
+        tls, creds = ensure_enrolled(settings)
+    except EnrollmentError as exc:
+        typer.echo(f"enrollment failed: {exc}", err=True)
+        sys.exit(3)
+    _serve(
+        settings,
+        settings.agent_host,
+        settings.agent_port,
+        cert=tls.cert,
+        key=tls.key,
+        client_ca=tls.client_ca,
+        credentials=creds,
+    )
