@@ -149,6 +149,11 @@ class Desks:
             state=S.PENDING.value,
         )
         self.session.add(desk)
+        try:
+            self.session.flush()  # the event row refers to the desk
+        except IntegrityError:
+            self.session.rollback()
+            raise DeskConflict(f"you already have a desk named {body.name}") from None
         self.session.add(
             DeskEvent(
                 desk_id=desk.id, kind="transition", to_state=S.PENDING.value, message="created"

@@ -19,6 +19,7 @@ def create_user(session: Session, name: str, *, is_admin: bool, token: str | Non
     """Create a user and its first API token (commit is the caller's); return the token."""
     user = User(name=name, is_admin=is_admin)
     session.add(user)
+    session.flush()  # the token row refers to the user
     token = token or new_token()
     session.add(ApiToken(user_id=user.id, name="default", token_hash=hash_token(token)))
     return token
