@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -26,7 +27,9 @@ def create_spec(cp: ControlPlane, desk_id: str) -> DeskSpec:
                 return call.spec
         return None
 
-    return wait_until(found, message="driver.create called")
+    spec = wait_until(found, message="driver.create called")
+    assert spec is not None
+    return spec
 
 
 def transitions(client: httpx.Client, desk_id: str) -> list[str]:
@@ -36,8 +39,6 @@ def transitions(client: httpx.Client, desk_id: str) -> list[str]:
     for block in response.text.split("\n\n"):
         for line in block.splitlines():
             if line.startswith("data: "):
-                import json
-
                 event = json.loads(line[6:])
                 if event["kind"] == "transition":
                     states.append(event["to_state"])
