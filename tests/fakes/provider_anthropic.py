@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from tests.fakes.provider_errors import RequestError, anthropic_error
+from tests.fakes.provider_errors import RequestError, anthropic_error, anthropic_error_body
 from tests.fakes.provider_replies import Error, Reply
 from tests.fakes.provider_script import (
     Answer,
@@ -212,6 +212,9 @@ async def message_stream(conv: Conversation, answer: Answer) -> AsyncIterator[by
     for i, event in enumerate(_block_events(answer)):
         if i and answer.chunk_delay and event["type"] == "content_block_delta":
             await asyncio.sleep(answer.chunk_delay)
+        if event["type"] == "content_block_stop" and answer.stream_error is not None:
+            yield _event(anthropic_error_body(answer.stream_error))
+            return
         yield _event(event)
     stop = STOP_REASONS.get(answer.finish, answer.finish)
     yield _event(
@@ -235,6 +238,8 @@ async def messages(body: dict[str, Any], next_reply: Callable[[str], Reply | Non
         await asyncio.sleep(answer.delay)
     if isinstance(answer, Error):
         return anthropic_error(answer)
+    if answer.stream_error is not None and not body.get("stream"):
+        return anthropic_error(answer.stream_error)
     if body.get("stream"):
         return StreamingResponse(message_stream(conv, answer), media_type="text/event-stream")
     return JSONResponse(_message(conv, answer))

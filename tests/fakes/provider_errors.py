@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.responses import JSONResponse
 
 from tests.fakes.provider_replies import Error
@@ -40,8 +42,13 @@ class RequestError(Exception):
 
 def openai_error(error: Error, param: str | None = None) -> JSONResponse:
     """``{"error": {"message", "type", "param", "code"}}`` (OpenAI and OpenRouter)."""
+    headers = {"x-request-id": new_id("req_"), **error.headers}
+    return JSONResponse(openai_error_body(error, param), status_code=error.status, headers=headers)
+
+
+def openai_error_body(error: Error, param: str | None = None) -> dict[str, Any]:
     default_type = OPENAI_TYPES.get(error.status, "server_error")
-    body = {
+    return {
         "error": {
             "message": error.message,
             "type": error.type or default_type,
@@ -49,20 +56,21 @@ def openai_error(error: Error, param: str | None = None) -> JSONResponse:
             "code": OPENAI_CODES.get(error.status) if error.code is None else (error.code or None),
         }
     }
-    headers = {"x-request-id": new_id("req_"), **error.headers}
-    return JSONResponse(body, status_code=error.status, headers=headers)
 
 
 def anthropic_error(error: Error) -> JSONResponse:
     """``{"type": "error", "error": {"type", "message"}, "request_id"}`` (Anthropic)."""
     request_id = new_id("req_")
-    body = {
+    body = {**anthropic_error_body(error), "request_id": request_id}
+    headers = {"request-id": request_id, **error.headers}
+    return JSONResponse(body, status_code=error.status, headers=headers)
+
+
+def anthropic_error_body(error: Error) -> dict[str, Any]:
+    return {
         "type": "error",
         "error": {
             "type": error.type or ANTHROPIC_TYPES.get(error.status, "api_error"),
             "message": error.message,
         },
-        "request_id": request_id,
     }
-    headers = {"request-id": request_id, **error.headers}
-    return JSONResponse(body, status_code=error.status, headers=headers)

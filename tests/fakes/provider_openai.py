@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from tests.fakes.provider_errors import RequestError, openai_error
+from tests.fakes.provider_errors import RequestError, openai_error, openai_error_body
 from tests.fakes.provider_replies import Error, Reply
 from tests.fakes.provider_script import (
     Answer,
@@ -313,6 +313,9 @@ async def completion_stream(
     for i, (delta, finish) in enumerate(_deltas(answer)):
         if i and answer.chunk_delay:
             await asyncio.sleep(answer.chunk_delay)
+        if finish is not None and answer.stream_error is not None:
+            yield f"data: {json.dumps(openai_error_body(answer.stream_error))}\n\n".encode()
+            return
         chunk: dict[str, Any] = {
             **head,
             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
@@ -339,6 +342,8 @@ async def chat_completions(
         await asyncio.sleep(answer.delay)
     if isinstance(answer, Error):
         return openai_error(answer)
+    if answer.stream_error is not None and not body.get("stream"):
+        return openai_error(answer.stream_error)
     if body.get("stream"):
         options = body.get("stream_options") or {}
         include_usage = bool(isinstance(options, dict) and options.get("include_usage"))

@@ -14,13 +14,19 @@ from typing import Any
 
 @dataclass
 class Text:
-    """A text answer. ``chunks`` is the number of stream deltas (None = one per word)."""
+    """A text answer. ``chunks`` is the number of stream deltas (None = one per word).
+
+    ``stream_error``: a stream sends the content's deltas, then this error (OpenAI's ``data:
+    {"error": …}``, Anthropic's ``event: error``) and ends; a non-streamed request gets the
+    error as its HTTP response.
+    """
 
     content: str
     finish_reason: str = "stop"
     chunks: int | None = None
     delay: float = 0
     chunk_delay: float = 0
+    stream_error: Error | None = None
 
 
 @dataclass
@@ -140,7 +146,8 @@ def reply_from_spec(spec: Any) -> Reply:
         if chunks is not None and (not isinstance(chunks, int) or chunks < 1):
             raise ReplySpecError("chunks must be a positive integer")
         finish = spec.get("finish_reason", "stop")
-        return Text(content, str(finish), chunks, **delays)
+        error = None if spec.get("stream_error") is None else _error_from_spec(spec["stream_error"])
+        return Text(content, str(finish), chunks, **delays, stream_error=error)
     if kind == "tool_calls":
         calls = spec.get("calls")
         if not isinstance(calls, list) or not calls:
@@ -148,18 +155,25 @@ def reply_from_spec(spec: Any) -> Reply:
         text = spec.get("text")
         return ToolCalls([_call_from_spec(c) for c in calls], text, **delays)
     if kind == "error":
-        status, message = spec.get("status"), spec.get("message", "scripted error")
-        if not isinstance(status, int) or not 400 <= status <= 599:
-            raise ReplySpecError("error replies need a status between 400 and 599")
-        headers = spec.get("headers") or {}
-        if not isinstance(headers, dict):
-            raise ReplySpecError("headers must be an object")
-        return Error(
-            status,
-            str(message),
-            spec.get("type"),
-            spec.get("code"),
-            {str(k): str(v) for k, v in headers.items()},
-            **delays,
-        )
+        return _error_from_spec(spec)
     raise ReplySpecError("kind must be one of text, tool_calls, error")
+
+
+def _error_from_spec(spec: Any) -> Error:
+    if not isinstance(spec, dict):
+        raise ReplySpecError("an error must be an object")
+    status, message = spec.get("status"), spec.get("message", "scripted error")
+    if not isinstance(status, int) or not 400 <= status <= 599:
+        raise ReplySpecError("error replies need a status between 400 and 599")
+    headers = spec.get("headers") or {}
+    if not isinstance(headers, dict):
+        raise ReplySpecError("headers must be an object")
+    return Error(
+        status,
+        str(message),
+        spec.get("type"),
+        spec.get("code"),
+        {str(k): str(v) for k, v in headers.items()},
+        delay=_number(spec, "delay"),
+        chunk_delay=_number(spec, "chunk_delay"),
+    )

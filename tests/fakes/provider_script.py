@@ -57,6 +57,7 @@ class Answer:
     chunks: int | None = None
     delay: float = 0
     chunk_delay: float = 0
+    stream_error: Error | None = None
 
     @property
     def completion_tokens(self) -> int:
@@ -193,6 +194,7 @@ def plan(conv: Conversation, reply: Reply | None, id_prefix: str) -> Answer | Er
         answer = _default_answer(conv)
     elif isinstance(reply, Text):
         answer = Answer(reply.content, [], reply.finish_reason, reply.chunks)
+        answer.stream_error = reply.stream_error
     else:
         answer = Answer(
             reply.text, [Call(c.name, c.arguments, c.id) for c in reply.calls], "tool_calls"

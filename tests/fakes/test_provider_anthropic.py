@@ -242,6 +242,25 @@ def test_stream_accumulates_tool_use_input(
     assert len(json_deltas) >= 3
 
 
+def test_stream_error_event_breaks_the_stream(
+    client: anthropic.Anthropic, fake_provider: FakeProviderServer
+) -> None:
+    overloaded = Error(529, "Overloaded")
+    fake_provider.provider.queue(MODEL, Text("half a", stream_error=overloaded))
+    seen: list[str] = []
+    with (
+        pytest.raises(anthropic.APIStatusError) as raised,
+        client.messages.stream(model=MODEL, max_tokens=100, messages=USER) as stream,
+    ):
+        for piece in stream.text_stream:
+            seen.append(piece)
+    assert "".join(seen) == "half a"
+    assert raised.value.body == {
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "Overloaded"},
+    }
+
+
 def test_count_tokens_matches_the_usage(client: anthropic.Anthropic) -> None:
     counted = client.messages.count_tokens(model=MODEL, messages=USER)
     assert counted.input_tokens == create(client).usage.input_tokens

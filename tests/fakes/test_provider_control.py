@@ -67,6 +67,18 @@ def test_queue_endpoint_refuses_malformed_replies(
     assert fake_provider.provider.pending("m") == 0
 
 
+def test_queue_endpoint_scripts_a_stream_error(fake_provider: FakeProviderServer) -> None:
+    reply = {"kind": "text", "content": "cut", "stream_error": {"status": 500, "message": "boom"}}
+    httpx.post(fake_provider.url + "/_fake/queue", json={"model": "gpt-4o", "replies": [reply]})
+    with (
+        openai.OpenAI(
+            base_url=fake_provider.openai_base_url, api_key="sk-x", max_retries=0
+        ) as client,
+        pytest.raises(openai.InternalServerError, match="boom"),
+    ):
+        client.chat.completions.create(model="gpt-4o", messages=USER)
+
+
 def test_requests_endpoint_lists_what_was_sent(fake_provider: FakeProviderServer) -> None:
     with openai.OpenAI(
         base_url=fake_provider.openai_base_url, api_key="sk-x", max_retries=0

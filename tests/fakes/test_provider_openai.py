@@ -402,6 +402,27 @@ def test_stream_text_with_the_helper(
     assert "".join(pieces) == final.choices[0].message.content == "streamed words arrive in order"
 
 
+def test_stream_error_breaks_the_stream_after_the_content(
+    client: openai.OpenAI, fake_provider: FakeProviderServer
+) -> None:
+    fake_provider.provider.queue(MODEL, Text("partial answer", stream_error=server_error()))
+    stream = client.chat.completions.create(model=MODEL, messages=USER, stream=True)
+    seen: list[str] = []
+    with pytest.raises(openai.APIError, match="server had an error") as raised:
+        for chunk in stream:
+            seen.append(chunk.choices[0].delta.content or "")
+    assert "".join(seen) == "partial answer"
+    assert isinstance(raised.value.body, dict) and raised.value.body["type"] == "server_error"
+
+
+def test_stream_error_is_the_response_of_a_non_streamed_request(
+    client: openai.OpenAI, fake_provider: FakeProviderServer
+) -> None:
+    fake_provider.provider.queue(MODEL, Text("partial", stream_error=server_error()))
+    with pytest.raises(openai.InternalServerError):
+        client.chat.completions.create(model=MODEL, messages=USER)
+
+
 def test_async_client_streams(fake_provider: FakeProviderServer) -> None:
     async def run() -> str:
         async with openai.AsyncOpenAI(
