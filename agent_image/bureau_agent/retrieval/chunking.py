@@ -9,10 +9,14 @@ the ingestion queue share it.
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
-import bpe_openai
+with warnings.catch_warnings():
+    # bpe-openai 0.1.4 loads its rank tables with importlib.resources.open_binary (deprecated).
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import bpe_openai
 
 from bureau_agent.retrieval.errors import InvalidRequest
 
@@ -26,7 +30,9 @@ ENCODING_NAME = "o200k_base"
 @functools.cache
 def encoding() -> bpe_openai.Encoding:
     """The shared tokenizer (built once per process; the rank tables ship with bpe-openai)."""
-    return bpe_openai.get_encoding(ENCODING_NAME)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return bpe_openai.get_encoding(ENCODING_NAME)
 
 
 def count_tokens(text: str) -> int:

@@ -106,6 +106,7 @@ class SearchEngine:
             ranked = await self._hybrid(queries, vectors, embedder.space, where, depth, request)
         else:
             ranked = await self._full_text(queries, where, depth)
+        ranked = [(cid, _clamp(s)) for cid, s in ranked]
         ranked = [(cid, s) for cid, s in ranked if s >= request.score_threshold]
         ranked = ranked[: request.max_num_results]
         rows = await self.chunks.fetch([cid for cid, _ in ranked])
@@ -150,6 +151,10 @@ def _result(row: dict[str, Any], score: float) -> SearchResult:
         vector_store_id=row["vector_store_id"],
         file_id=row["file_id"],
         text=row["text"],
-        score=round(min(max(score, 0.0), 1.0), 6),
+        score=score,
         attributes=row["attributes"],
     )
+
+
+def _clamp(score: float) -> float:
+    return round(min(max(score, 0.0), 1.0), 6)

@@ -17,7 +17,7 @@ from fastapi import APIRouter
 
 from bureau_agent.files import repository as files_repo
 from bureau_agent.files.router import build_router as files_router
-from bureau_agent.files.service import FileService
+from bureau_agent.files.service import MAX_UPLOAD_BYTES, FileService
 from bureau_agent.files.storage import FileStorage
 from bureau_agent.memory.router import build_router as memory_router
 from bureau_agent.memory.service import MemoryHooks, MemorySettings
@@ -89,7 +89,8 @@ class Retrieval:
         self.lance_dir = data_dir / "lancedb"
         self.embedder = EmbedderSource(services)
         self.storage = FileStorage(data_dir / "files")
-        self.files = FileService(services.db, self.storage, services.now)
+        max_upload = int(env.get("BUREAU_MAX_UPLOAD_BYTES", str(MAX_UPLOAD_BYTES)))
+        self.files = FileService(services.db, self.storage, services.now, max_upload)
         self.chunks = ChunkStore()
         self.engine = SearchEngine(self.chunks, self.embedder)
         workers = int(env.get("BUREAU_INGEST_WORKERS", str(DEFAULT_WORKERS)))
