@@ -109,6 +109,8 @@ def _tool_names(body: dict[str, Any]) -> list[str]:
         )
     names = []
     for i, tool in enumerate(tools):
+        if isinstance(tool, dict) and tool.get("type") == "custom":
+            continue  # accepted, never called: the fake only makes function calls
         function = tool.get("function") if isinstance(tool, dict) else None
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
             raise RequestError(

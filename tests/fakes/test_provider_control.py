@@ -151,3 +151,33 @@ def test_standalone_is_scripted_over_http_and_serves_both_sdks(
     assert streamed == ["scripted ", "remotely"]
     paths = [r["path"] for r in httpx.get(url + "/_fake/requests").json()["data"]]
     assert paths == ["/v1/chat/completions", "/v1/messages"]
+
+
+def test_standalone_port_zero_announces_the_chosen_port_and_restricts_keys() -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "tests.fakes.provider",
+        "--port",
+        "0",
+        "--accept-key",
+        "sk-only",
+    ]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        assert line.startswith("listening on http://127.0.0.1:")
+        url = line.removeprefix("listening on ")
+        with openai.OpenAI(base_url=url + "/v1", api_key="sk-only", max_retries=0) as allowed:
+            assert [m.id for m in allowed.models.list()]
+        with (
+            openai.OpenAI(base_url=url + "/v1", api_key="sk-other", max_retries=0) as refused,
+            pytest.raises(openai.AuthenticationError),
+        ):
+            refused.models.list()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout:
+            process.stdout.close()
