@@ -37,10 +37,12 @@ from orchestrator.drivers.base import (
     AGENT_PORT,
     DeskHandle,
     DeskSpec,
+    DriverError,
     MachineState,
     ManagedMachine,
     PermanentDriverError,
     ProgressFn,
+    TransientDriverError,
 )
 from orchestrator.drivers.hcloud_inventory import DeskInventory, Inventory, make_client
 from orchestrator.drivers.pulumi_engine import AutomationEngine, PendingOperationsError, StackEngine
@@ -71,7 +73,9 @@ def _plugin_version() -> str:
 
 
 class HcloudSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BUREAU_HCLOUD_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="BUREAU_HCLOUD_", extra="ignore", populate_by_name=True
+    )
 
     token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("BUREAU_HCLOUD_TOKEN", "HCLOUD_TOKEN")
@@ -280,16 +284,32 @@ class HcloudDriver:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.settings.max_concurrent_operations)
         async with self._slots:
-            return await asyncio.to_thread(fn)
+            try:
+                return await asyncio.to_thread(fn)
+            except DriverError as exc:
+                raise self._scrubbed(exc) from None
 
-    def _reporter(self, progress: ProgressFn) -> ProgressFn:
-        """Progress lines pass the redaction filter here too (defence in depth: Pulumi and
-        Hetzner messages are foreign text)."""
-        secrets = [
+    def _scrubbed(self, exc: DriverError) -> DriverError:
+        """The same error with secrets and key-shaped strings removed from its message (it
+        becomes the desk's ``reason``)."""
+        message = redact(str(exc), self._secrets())
+        if message == str(exc):
+            return exc
+        if isinstance(exc, TransientDriverError):
+            return type(exc)(message, retry_after=exc.retry_after)
+        return type(exc)(message)
+
+    def _secrets(self) -> list[str]:
+        return [
             value.get_secret_value()
             for value in (self.settings.token, self.settings.pulumi_passphrase)
             if value is not None
         ]
+
+    def _reporter(self, progress: ProgressFn) -> ProgressFn:
+        """Progress lines pass the redaction filter here too (defence in depth: Pulumi and
+        Hetzner messages are foreign text)."""
+        secrets = self._secrets()
 
         def report(line: str) -> None:
             progress(redact(line, secrets)[:2000])
