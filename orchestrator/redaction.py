@@ -32,18 +32,29 @@ class RedactionFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         secrets = list(self._secrets())
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string must not hide the record
-            message = str(record.msg)
-        record.msg = redact(message, secrets)
-        record.args = None
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg, secrets)
+        elif record.msg is not None and not isinstance(record.msg, int | float):
+            record.msg = redact(str(record.msg), secrets)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_scrub(arg, secrets) for arg in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: _scrub(v, secrets) for k, v in record.args.items()}
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info), secrets)
             record.exc_info = None
         if record.stack_info:
             record.stack_info = redact(record.stack_info, secrets)
         return True
+
+
+def _scrub(value: object, secrets: list[str]) -> object:
+    """Arguments keep their type (``%d`` still works) unless their text held a secret."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    text = str(value)
+    clean = redact(text, secrets)
+    return value if clean == text else clean
 
 
 def install(secrets: Callable[[], Iterable[str]]) -> RedactionFilter:

@@ -25,7 +25,8 @@ from tenacity import (
     wait_exponential,
 )
 
-from cloud_init import AgentBootConfig, DeskBootSettings, render_desk
+from cloud_init.render import render_desk
+from cloud_init.settings import AgentBootConfig, DeskBootSettings
 from orchestrator.agent_client import AgentUnreachable
 from orchestrator.drivers.base import (
     DESK_SIZES,
