@@ -103,7 +103,7 @@ def test_too_many_metadata_pairs_are_rejected(agent: Agent) -> None:
 def test_expiry_anchor_must_be_last_active_at(agent: Agent) -> None:
     body = _bad_request(
         lambda: agent.client.vector_stores.create(
-            expires_after={"anchor": "created_at", "days": 3}  # type: ignore[typeddict-item]
+            expires_after={"anchor": "created_at", "days": 3}  # type: ignore[typeddict-item,arg-type]
         )
     )
     assert body["param"] == "expires_after.anchor"

@@ -137,18 +137,12 @@ def test_file_batch_create_retrieve_and_list_files(agent: Agent, tmp_path: Path)
         vector_store_id=store.id, file_ids=ids, attributes={"source": "batch"}
     )
     assert batch.object == "vector_store.files_batch" and batch.file_counts.total == 3
-    done = wait_until(
-        lambda: (
-            (
-                b := agent.client.vector_stores.file_batches.retrieve(
-                    batch.id, vector_store_id=store.id
-                )
-            ).status
-            == "completed"
-            and b
-        ),
+    batches = agent.client.vector_stores.file_batches
+    wait_until(
+        lambda: batches.retrieve(batch.id, vector_store_id=store.id).status == "completed",
         timeout=30,
     )
+    done = batches.retrieve(batch.id, vector_store_id=store.id)
     assert done.file_counts.completed == 3
     listed = agent.client.vector_stores.file_batches.list_files(batch.id, vector_store_id=store.id)
     assert sorted(f.id for f in listed) == sorted(ids)
