@@ -309,6 +309,7 @@ class _AnnouncingServer(uvicorn.Server):
         for server in self.servers:
             for sock in server.sockets:
                 host, port = sock.getsockname()[:2]
+                host = f"[{host}]" if ":" in host else host
                 print(f"listening on http://{host}:{port}", flush=True)
                 return
 

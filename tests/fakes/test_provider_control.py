@@ -14,6 +14,8 @@ import openai
 import pytest
 
 from tests.fakes.fixtures import FakeProviderServer
+from tests.fakes.provider import Call, Error, Text, ToolCalls, rate_limited
+from tests.fakes.provider_remote import RemoteFakeProvider, standalone
 from tests.helpers.servers import free_port
 from tests.helpers.wait import wait_until
 
@@ -103,7 +105,7 @@ def test_reset_endpoint_clears_scripts_and_requests(fake_provider: FakeProviderS
 
 
 @pytest.fixture(scope="module")
-def standalone() -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def standalone_server() -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """``python -m tests.fakes.provider`` on a free port, stopped after the module."""
     port = free_port()
     process = subprocess.Popen(
@@ -127,16 +129,18 @@ def standalone() -> Iterator[tuple[str, subprocess.Popen[str]]]:
             process.stdout.close()
 
 
-def test_standalone_announces_its_address(standalone: tuple[str, subprocess.Popen[str]]) -> None:
-    url, process = standalone
+def test_standalone_announces_its_address(
+    standalone_server: tuple[str, subprocess.Popen[str]],
+) -> None:
+    url, process = standalone_server
     assert process.stdout is not None
     assert process.stdout.readline().strip() == f"listening on {url}"
 
 
 def test_standalone_is_scripted_over_http_and_serves_both_sdks(
-    standalone: tuple[str, subprocess.Popen[str]],
+    standalone_server: tuple[str, subprocess.Popen[str]],
 ) -> None:
-    url, _ = standalone
+    url, _ = standalone_server
     httpx.post(url + "/_fake/reset")
     replies = [{"kind": "text", "content": "scripted remotely", "chunks": 2}]
     httpx.post(url + "/_fake/queue", json={"model": "claude-sonnet-4-6", "replies": replies})
@@ -154,30 +158,38 @@ def test_standalone_is_scripted_over_http_and_serves_both_sdks(
 
 
 def test_standalone_port_zero_announces_the_chosen_port_and_restricts_keys() -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "tests.fakes.provider",
-        "--port",
-        "0",
-        "--accept-key",
-        "sk-only",
-    ]
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        assert line.startswith("listening on http://127.0.0.1:")
-        url = line.removeprefix("listening on ")
-        with openai.OpenAI(base_url=url + "/v1", api_key="sk-only", max_retries=0) as allowed:
-            assert [m.id for m in allowed.models.list()]
+    with standalone(port=0, accept_keys=["sk-only"]) as fake:
+        assert fake.url.startswith("http://127.0.0.1:")
+        with openai.OpenAI(base_url=fake.openai_base_url, api_key="sk-only", max_retries=0) as ok:
+            assert [m.id for m in ok.models.list()]
         with (
-            openai.OpenAI(base_url=url + "/v1", api_key="sk-other", max_retries=0) as refused,
+            openai.OpenAI(base_url=fake.openai_base_url, api_key="sk-other", max_retries=0) as no,
             pytest.raises(openai.AuthenticationError),
         ):
-            refused.models.list()
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        if process.stdout:
-            process.stdout.close()
+            no.models.list()
+
+
+def test_remote_provider_mirrors_the_in_process_api(
+    standalone_server: tuple[str, subprocess.Popen[str]],
+) -> None:
+    fake = RemoteFakeProvider(standalone_server[0])
+    fake.reset()
+    fake.queue(
+        "gpt-4o",
+        ToolCalls([Call("shell", {"command": "pwd"}, id="call_1")], text="running"),
+        Text("done", chunks=2, stream_error=Error(500, "broke")),
+        rate_limited(retry_after=2),
+    )
+    tools: Any = [{"type": "function", "function": {"name": "shell", "parameters": {}}}]
+    with openai.OpenAI(base_url=fake.openai_base_url, api_key="sk-r", max_retries=0) as client:
+        first = client.chat.completions.create(model="gpt-4o", messages=USER, tools=tools)
+        with pytest.raises(openai.InternalServerError, match="broke"):
+            client.chat.completions.create(model="gpt-4o", messages=USER)
+        with pytest.raises(openai.RateLimitError) as limited:
+            client.chat.completions.create(model="gpt-4o", messages=USER)
+    assert first.choices[0].message.content == "running"
+    assert [c.id for c in first.choices[0].message.tool_calls or []] == ["call_1"]
+    assert limited.value.response.headers["retry-after"] == "2"
+    sent = fake.requests
+    assert [r.path for r in sent] == ["/v1/chat/completions"] * 3
+    assert sent[0].json["tools"] == tools
