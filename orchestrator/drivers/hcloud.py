@@ -23,6 +23,7 @@ for Hetzner Object Storage with ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``)
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,7 @@ from orchestrator.drivers.pulumi_engine import AutomationEngine, PendingOperatio
 from orchestrator.redaction import redact
 
 _T = TypeVar("_T")
+logger = logging.getLogger("bureau.drivers.hcloud")
 
 #: The desk's data disk as the guest sees it (the only volume attached to the server).
 HCLOUD_DATA_DISK = "/dev/disk/by-id/scsi-0HC_Volume_*"
@@ -312,7 +314,9 @@ class HcloudDriver:
         secrets = self._secrets()
 
         def report(line: str) -> None:
-            progress(redact(line, secrets)[:2000])
+            clean = redact(line, secrets)[:2000]
+            logger.info("%s", clean)
+            progress(clean)
 
         return report
 

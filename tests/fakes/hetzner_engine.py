@@ -93,6 +93,8 @@ class FakeStackEngine:
     calls: list[tuple[str, str]] = field(default_factory=list)
     registrations: list[Registration] = field(default_factory=list)
     prepared: int = 0
+    chatter: list[str] = field(default_factory=list)
+    """Lines every ``up`` reports before its work (e.g. a provider error echoing a request)."""
     active: dict[str, int] = field(default_factory=dict)
     max_active: dict[str, int] = field(default_factory=dict)
     _failures: dict[str, list[DriverError]] = field(default_factory=dict)
@@ -127,6 +129,8 @@ class FakeStackEngine:
             if self._gate is not None:
                 self._gate.wait(timeout=10)
             self._progress = progress
+            for line in self.chatter:
+                progress(line)
             with _PULUMI_RUNTIME:
                 state.outputs = self._run_program(program, state, stack)
             self._progress = None
