@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs inside the chroot (stage 1): boot speed, locale, networking, cloud-init defaults.
+# Usage: configure.sh FILES_DIR
+set -euo pipefail
+files=$1
+
+# cloud-init's locale module fails on minbase unless the locale exists: generate it here.
+sed -i 's/^# *en_US.UTF-8 UTF-8/en_US.UTF-8 UTF-8/' /etc/locale.gen
+locale-gen
+printf 'LANG=en_US.UTF-8\n' >/etc/default/locale
+
+# Root filesystem: the whole virtio disk (no partition table); no fsck pass at boot.
+printf '/dev/vda / ext4 rw,noatime,errors=remount-ro 0 0\n' >/etc/fstab
+
+# Networking: systemd-networkd (DHCP) + resolved, configured by us, not by cloud-init.
+install -m 0644 "$files"/network/*.network /etc/systemd/network/
+install -d /etc/systemd/system/systemd-networkd-wait-online.service.d
+install -m 0644 "$files/wait-online.conf" \
+    /etc/systemd/system/systemd-networkd-wait-online.service.d/bureau.conf
+systemctl enable systemd-networkd.service systemd-resolved.service
+ln -sf /run/systemd/resolve/stub-resolv.conf /etc/resolv.conf
+
+# cloud-init: NoCloud only (the driver's cidata seed), no network rendering, no SSH keys.
+install -m 0644 "$files/cloud.cfg.d/90-bureau.cfg" /etc/cloud/cloud.cfg.d/90-bureau.cfg
+printf 'datasource: NoCloud\npolicy: enabled\n' >/etc/cloud/ds-identify.cfg
+
+# Journald in memory only: less disk I/O on every boot.
+install -d /etc/systemd/journald.conf.d
+printf '[Journal]\nStorage=volatile\nRuntimeMaxUse=32M\n' >/etc/systemd/journald.conf.d/bureau.conf
+
+# Mask what costs boot time and serves nothing on a desk.
+for unit in e2scrub_reap.service e2scrub_all.timer e2scrub_all.service \
+    apt-daily.timer apt-daily-upgrade.timer apt-daily.service apt-daily-upgrade.service \
+    man-db.timer fstrim.timer getty@tty1.service serial-getty@ttyS0.service \
+    systemd-pstore.service systemd-binfmt.service keyboard-setup.service console-setup.service \
+    systemd-hwdb-update.service ldconfig.service systemd-logind.service \
+    cloud-init-local.service cloud-config.service; do
+    systemctl mask "$unit"
+done
+systemctl set-default multi-user.target
+
+# Each desk gets its own machine id at first boot.
+: >/etc/machine-id
+rm -f /var/lib/dbus/machine-id
+passwd -l root
+# No SSH server in the image: ssh-keygen stays absent, cloud-init's ssh module skips host keys.
+update-initramfs -u -k all

@@ -1,0 +1,69 @@
+"""Desk networking: QEMU user networking with ``restrict=on`` plus explicit forwards.
+
+What the guest can reach (proved by tests/qemu/test_isolation.py):
+- ``10.0.2.100:<control plane port>`` -> the control plane on the host (enrollment, agent dist);
+- ``10.0.2.100:<port>`` for each operator-listed host forward (``BUREAU_QEMU_HOST_FORWARDS``);
+- nothing else on the host: ``restrict=on`` drops every other packet, so the host's loopback
+  services (PostgreSQL, Redis, other desks' agent ports) are unreachable;
+- in ``passt`` network mode only, the internet through a second NIC served by passt started with
+  ``--no-map-gw`` (the guest's gateway does not map to the host's loopback).
+The control plane reaches the agent through ``hostfwd`` bound to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from orchestrator.drivers.base import AGENT_PORT, TransientDriverError
+from orchestrator.drivers.qemu_settings import GUEST_HOST_ADDRESS, HostForward
+
+#: MAC of the restricted NIC; the image's systemd-networkd config matches it.
+FORWARD_MAC = "52:54:00:b0:00:02"
+EGRESS_MAC = "52:54:00:b0:00:01"
+RELAY = Path(__file__).with_name("qemu_relay.py")
+
+
+def _guestfwd(forward: HostForward) -> str:
+    command = f"{sys.executable} -I {RELAY} {forward.host} {forward.port}"
+    return (
+        f"guestfwd=tcp:{GUEST_HOST_ADDRESS}:{forward.guest_port}-cmd:{command.replace(',', ',,')}"
+    )
+
+
+def netdev_args(
+    agent_host_port: int, forwards: list[HostForward], passt_socket: str | None
+) -> list[str]:
+    """QEMU arguments for the desk's NICs."""
+    options = [
+        "user", "id=fwd", "restrict=on", "net=10.0.2.0/24",
+        f"hostfwd=tcp:127.0.0.1:{agent_host_port}-:{AGENT_PORT}",
+        *(_guestfwd(forward) for forward in forwards),
+    ]  # fmt: skip
+    args = [
+        "-netdev", ",".join(options),
+        "-device", f"virtio-net-pci,netdev=fwd,mac={FORWARD_MAC},romfile=",
+    ]  # fmt: skip
+    if passt_socket is not None:
+        args += [
+            "-netdev", f"stream,id=egress,server=off,addr.type=unix,addr.path={passt_socket}",
+            "-device", f"virtio-net-pci,netdev=egress,mac={EGRESS_MAC},romfile=",
+        ]  # fmt: skip
+    return args
+
+
+def start_passt(socket_path: Path, pid_path: Path) -> None:
+    """Start passt for one desk (daemonizes; ``--one-off``: exits when QEMU disconnects)."""
+    cmd = [
+        "passt", "--no-map-gw", "--one-off", "--quiet",
+        "--socket", str(socket_path), "--pid", str(pid_path),
+    ]  # fmt: skip
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=15)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise TransientDriverError(f"cannot start passt: {exc}") from exc
+    if result.returncode != 0:
+        raise TransientDriverError(
+            f"passt failed: {(result.stderr or result.stdout).strip()[-300:]}"
+        )
