@@ -147,11 +147,13 @@ def running_control_plane(
     *,
     driver: ScriptedDriver | None = None,
     escrow: Escrow | None = None,
+    fresh_admin: bool = True,
     **overrides: Any,
 ) -> Iterator[ControlPlane]:
     data_dir = tmp_path / "data"
     (data_dir / "dist").mkdir(parents=True, exist_ok=True)
-    shutil.copy(agent_wheel, data_dir / "dist" / agent_wheel.name)
+    if not (data_dir / "dist" / agent_wheel.name).exists():
+        shutil.copy(agent_wheel, data_dir / "dist" / agent_wheel.name)
     port = free_port()
     settings = make_settings(data_dir, database_url, port, **overrides)
     driver = driver or ScriptedDriver()
@@ -159,10 +161,10 @@ def running_control_plane(
     runtime: Runtime = app.state.runtime
     with runtime.db.session() as session:
         token = ensure_admin(session, None)
-    assert token is not None
+    assert token is not None or not fresh_admin
     paths = runtime.pki.paths
     with serve_asgi(app, port=port, certfile=paths.server, keyfile=paths.server_key) as server:
-        yield ControlPlane(server.url, paths.ca, token, driver, runtime, settings)
+        yield ControlPlane(server.url, paths.ca, token or "", driver, runtime, settings)
 
 
 @pytest.fixture
