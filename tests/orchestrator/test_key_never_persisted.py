@@ -10,6 +10,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -92,7 +93,7 @@ def test_key_never_persisted_through_the_whole_lifecycle(
     recorder = Recorder()
     agent_port = free_port()
     driver = ScriptedDriver(agent_url=f"https://127.0.0.1:{agent_port}")
-    overrides = {"openai_api_base": fake_provider.openai_base_url}
+    overrides: dict[str, Any] = {"openai_api_base": fake_provider.openai_base_url}
     with running_control_plane(
         tmp_path, database_url, agent_wheel, driver=driver, **overrides
     ) as cp:
