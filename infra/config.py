@@ -24,6 +24,11 @@ MANAGED_BY = "bureau"
 CONFIG_NAMESPACE = "bureau"
 
 
+def valid_label(key: str, value: str) -> bool:
+    """Whether Hetzner accepts ``key=value`` as a label."""
+    return bool(_LABEL_KEY.match(key) and _LABEL_VALUE.match(value))
+
+
 class InfraConfigError(ValueError):
     """The desk's infrastructure settings are invalid; the message names the field."""
 
@@ -66,7 +71,7 @@ class DeskInfraConfig:
         if not 1 <= self.agent_port <= 65535:
             raise InfraConfigError("agent_port must be a TCP port")
         for key, value in self.extra_labels.items():
-            if not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(value):
+            if not valid_label(key, value):
                 raise InfraConfigError(f"label {key!r}={value!r} is not a valid Hetzner label")
 
     @property

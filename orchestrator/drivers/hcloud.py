@@ -32,7 +32,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from infra.config import DeskInfraConfig, InfraConfigError
+from infra.config import DeskInfraConfig, InfraConfigError, valid_label
 from infra.desk import desk_program
 from orchestrator.drivers.base import (
     AGENT_PORT,
@@ -219,7 +219,12 @@ class HcloudDriver:
             return await self._run(operation)
 
     def _config_from_spec(self, spec: DeskSpec) -> DeskInfraConfig:
-        extra = {k: v for k, v in spec.labels.items() if k not in ("managed-by", "desk-id")}
+        # Extra labels are informative: ones Hetzner would refuse are dropped, not fatal.
+        extra = {
+            key: value
+            for key, value in spec.labels.items()
+            if key not in ("managed-by", "desk-id", "owner") and valid_label(key, value)
+        }
         try:
             return DeskInfraConfig(
                 desk_id=spec.desk_id,

@@ -191,3 +191,15 @@ def test_operations_on_different_desks_run_concurrently(world: World) -> None:
 
     asyncio.run(both())
     assert len(world.hetzner.labelled("managed-by=bureau")["servers"]) == 2
+
+
+def test_spec_labels_are_added_and_invalid_ones_dropped(world: World) -> None:
+    labels = {"bureau-desk": "dsk_a1", "note": "has spaces", "managed-by": "x"}
+    asyncio.run(world.driver.create(spec(labels=labels), world.report))
+    server = world.hetzner.labelled("desk-id=dsk_a1")["servers"][0]
+    assert server["labels"] == {
+        "bureau-desk": "dsk_a1",
+        "managed-by": "bureau",
+        "desk-id": "dsk_a1",
+        "owner": "usr_1",
+    }
