@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,8 +72,19 @@ def agent_config(tmp_path: Path, fake: FakeProviderServer | None, **env: Any) ->
 
 
 @pytest.fixture
-def start_agent(tmp_path: Path) -> Iterator[Callable[..., Agent]]:
+def agent_root() -> Iterator[Path]:
+    """A traversable (0711) directory for the data dir, as in a desk: the tool user (nobody,
+    when the tests run as root) can reach the workspace inside, not the secrets."""
+    root = Path(tempfile.mkdtemp(prefix="bureau-agent-test-"))
+    os.chmod(root, 0o711)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def start_agent(agent_root: Path) -> Iterator[Callable[..., Agent]]:
     """Start agents (several for restart tests); each stops when the test ends."""
+    tmp_path = agent_root
     stack: list[Any] = []
 
     def start(fake: FakeProviderServer | None = None, **env: Any) -> Agent:

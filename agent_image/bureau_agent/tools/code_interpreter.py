@@ -15,7 +15,7 @@ from typing import Any
 
 from bureau_agent.tools.base import Tool, ToolContext, ToolError, ToolResult
 from bureau_agent.tools.process import run_process
-from bureau_agent.tools.sandbox import Sandbox
+from bureau_agent.tools.sandbox import SAFE_PATH, Sandbox
 
 
 async def _stage_files(sandbox: Sandbox, ctx: ToolContext, workdir: Path) -> list[str]:
@@ -36,6 +36,11 @@ async def _stage_files(sandbox: Sandbox, ctx: ToolContext, workdir: Path) -> lis
     return staged
 
 
+def _python() -> str:
+    """The system Python (reachable by the tool user), else the agent's own interpreter."""
+    return shutil.which("python3", path=SAFE_PATH) or sys.executable
+
+
 def code_interpreter_tool(sandbox: Sandbox) -> Tool:
     async def invoke(args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         code = args.get("code", args.get("input"))
@@ -48,7 +53,7 @@ def code_interpreter_tool(sandbox: Sandbox) -> Tool:
                 sandbox.own(made)
         await _stage_files(sandbox, ctx, workdir)
         result = await run_process(
-            [sys.executable, "-I", "-"],
+            [_python(), "-I", "-"],
             sandbox=sandbox,
             cwd=workdir,
             timeout=ctx.timeout_seconds,

@@ -57,9 +57,19 @@ class Sandbox:
         return argv
 
     def popen_user(self) -> dict[str, object]:
-        """Extra ``create_subprocess_exec`` arguments that switch user when we are root."""
+        """Extra ``create_subprocess_exec`` arguments that switch user when we are root.
+
+        A ``preexec_fn`` rather than ``user=``/``group=``: uvloop's subprocess support lacks those.
+        """
         if self.switches_user and os.geteuid() == 0 and self.uid is not None:
-            return {"user": self.uid, "group": self.gid, "extra_groups": []}
+            uid, gid = self.uid, self.gid if self.gid is not None else self.uid
+
+            def drop() -> None:
+                os.setgroups([])
+                os.setgid(gid)
+                os.setuid(uid)
+
+            return {"preexec_fn": drop}
         return {}
 
     def own(self, path: Path) -> None:
