@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -35,6 +36,7 @@ COLUMNS = (
     pa.field("thread_id", pa.string()),
     pa.field("kind", pa.string()),
     pa.field("created_at", pa.int64()),
+    pa.field("seq", pa.int64()),
 )
 
 
@@ -46,6 +48,7 @@ class Memory:
     kind: str
     created_at: int
     score: float | None = None
+    seq: int = 0
 
     def to_api(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -63,8 +66,9 @@ class Memory:
     @classmethod
     def of(cls, row: dict[str, Any], score: float | None = None) -> Memory:
         return cls(
-            row["id"], row["text"], row["thread_id"], row["kind"], int(row["created_at"]), score
-        )
+            row["id"], row["text"], row["thread_id"], row["kind"], int(row["created_at"]), score,
+            int(row.get("seq") or 0),
+        )  # fmt: skip
 
 
 class MemoryStore:
@@ -79,6 +83,7 @@ class MemoryStore:
         self.now = now
         self.max_items = max_items
         self._write_lock = asyncio.Lock()
+        self._last_seq = 0
 
     async def open(self, db: lancedb.AsyncConnection) -> MemoryStore:
         await self.index.open(db)
@@ -92,6 +97,7 @@ class MemoryStore:
             "thread_id": memory.thread_id,
             "kind": kind,
             "created_at": memory.created_at,
+            "seq": self._next_seq(),
             "text": text,
         }
         vectors, space = None, None
@@ -106,13 +112,18 @@ class MemoryStore:
             await self._enforce_bound()
         return memory
 
+    def _next_seq(self) -> int:
+        """Insertion order (nanoseconds, strictly increasing in this process)."""
+        self._last_seq = max(self._last_seq + 1, time.time_ns())
+        return self._last_seq
+
     async def _enforce_bound(self) -> None:
         total = await self.index.count()
         excess = total - self.max_items
         if excess <= 0:
             return
-        rows = await self.index.rows("true", ["id", "kind", "created_at"])
-        rows.sort(key=lambda r: (r["kind"] != "exchange", r["created_at"], r["id"]))
+        rows = await self.index.rows("true", ["id", "kind", "seq"])
+        rows.sort(key=lambda r: (r["kind"] != "exchange", r["seq"]))
         victims = [r["id"] for r in rows[:excess]]
         for start in range(0, len(victims), 500):
             ids = victims[start : start + 500]
@@ -150,7 +161,7 @@ class MemoryStore:
         where = f"thread_id = {sql_str(thread_id)}" if thread_id else "true"
         rows = await self.index.rows(where)
         memories = [Memory.of(r) for r in rows]
-        memories.sort(key=lambda m: (-m.created_at, m.id))
+        memories.sort(key=lambda m: -m.seq)
         return memories
 
     async def get(self, memory_id: str) -> Memory | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -157,7 +158,11 @@ class TextIndex:
         self._optimizing = True
         try:
             for table in [self._text, *self._vectors.values()]:
-                await table.optimize(cleanup_older_than=prune)
+                with warnings.catch_warnings():
+                    # prune=0 (after a user deletes memories) warns about concurrent readers in
+                    # other processes; the agent is the only process using its database.
+                    warnings.simplefilter("ignore", UserWarning)
+                    await table.optimize(cleanup_older_than=prune)
         finally:
             self._optimizing = False
 
