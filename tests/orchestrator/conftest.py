@@ -182,3 +182,26 @@ def desk_body(name: str = "dev", **overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def module_control_plane(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    pg_template: str | None,
+    agent_wheel: Path,
+) -> Iterator[ControlPlane]:
+    """One control plane shared by a module's tests (for read-mostly tests), on both databases."""
+    tmp = tmp_path_factory.mktemp("cp")
+    if request.param == "sqlite":
+        with running_control_plane(tmp, f"sqlite:///{tmp / 'bureau.db'}", agent_wheel) as cp:
+            yield cp
+        return
+    base = os.environ.get("BUREAU_TEST_DATABASE_URL")
+    if not base or pg_template is None:
+        pytest.skip("BUREAU_TEST_DATABASE_URL is not set")
+    with postgres_database(base, pg_template) as url:
+        with running_control_plane(tmp, url, agent_wheel) as cp:
+            yield cp
