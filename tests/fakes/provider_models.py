@@ -15,10 +15,10 @@ OPENAI_MODELS = [
     "text-embedding-3-large",
     "text-embedding-ada-002",
 ]
-ANTHROPIC_MODELS = {
-    "claude-sonnet-4-6": "Claude Sonnet 4.6",
-    "claude-opus-4-6": "Claude Opus 4.6",
-    "claude-haiku-4-5-20251001": "Claude Haiku 4.5",
+ANTHROPIC_MODELS = {  # id: (display name, line, max input tokens, max output tokens)
+    "claude-sonnet-4-6": ("Claude Sonnet 4.6", "sonnet", 1_000_000, 64_000),
+    "claude-opus-4-6": ("Claude Opus 4.6", "opus", 200_000, 32_000),
+    "claude-haiku-4-5-20251001": ("Claude Haiku 4.5", "haiku", 200_000, 64_000),
 }
 OPENROUTER_MODELS = {
     "openai/gpt-4o": ("OpenAI: GPT-4o", 128_000, "0.0000025", "0.00001"),
@@ -50,12 +50,18 @@ def openai_models() -> dict[str, Any]:
 def anthropic_model(model_id: str) -> dict[str, Any] | None:
     if model_id not in ANTHROPIC_MODELS:
         return None
-    name = ANTHROPIC_MODELS[model_id]
+    name, line, max_input, max_output = ANTHROPIC_MODELS[model_id]
     return {
         "type": "model",
         "id": model_id,
         "display_name": name,
         "created_at": "2026-02-17T00:00:00Z",
+        "lifecycle": "active",
+        "line": line,
+        "max_input_tokens": max_input,
+        "max_tokens": max_output,
+        "deprecated_at": None,
+        "retires_at": None,
     }
 
 
