@@ -128,14 +128,32 @@
     return box;
   }
 
+  async function showPastSteps(path) {
+    try {
+      const steps = await call('GET', path);
+      (steps.data || []).forEach(function (step) {
+        const details = step.step_details || {};
+        if (details.type === 'tool_calls' && (details.tool_calls || []).length) {
+          renderStep(stepBox(), details.tool_calls);
+        }
+      });
+    } catch (error) { /* steps are a nicety; the messages matter */ }
+  }
+
   async function openThread(id) {
     threadId = id;
     renderThreads();
     messagesEl.replaceChildren();
     showError('');
     try {
-      const page = await call('GET', '/threads/' + encodeURIComponent(id) + '/messages?order=asc&limit=100');
+      const path = '/threads/' + encodeURIComponent(id);
+      const page = await call('GET', path + '/messages?order=asc&limit=100');
+      const runsShown = new Set();
       for (const message of page.data || []) {
+        if (message.role === 'assistant' && message.run_id && !runsShown.has(message.run_id)) {
+          runsShown.add(message.run_id);
+          await showPastSteps(path + '/runs/' + encodeURIComponent(message.run_id) + '/steps?order=asc&limit=100');
+        }
         bubble(message.role).textContent = messageText(message);
       }
     } catch (error) {
