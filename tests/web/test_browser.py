@@ -65,3 +65,103 @@ def test_create_desk_through_the_form_then_chat_with_a_tool_step(page: Page, sta
     step.locator("summary").click()
     expect(step.locator("[data-tool-output]")).to_contain_text("bureau-web-ok")
     screenshot(page, "04-desk-chat")
+
+
+@pytest.fixture(scope="module")
+def ready_desk(stack: Stack) -> str:
+    """One of alice's desks, created through the API and ready (shared by the settings tests)."""
+    desk_id = stack.create_desk("alice", "web-shared", api_key="sk-test-web-shared-1111")
+    stack.wait_state("alice", desk_id, "ready")
+    return desk_id
+
+
+def test_rotating_the_key_from_settings_reaches_the_desk(
+    page: Page, stack: Stack, ready_desk: str
+) -> None:
+    sign_in(page, stack, "alice")
+    page.goto(f"{stack.url}/desks/{ready_desk}/settings")
+    expect(page.locator("#model")).to_have_value("gpt-4o")
+    page.get_by_label("API key", exact=True).fill("sk-test-web-rotated-9876")
+    expect(page.locator("#model option")).to_have_count(8)
+    page.locator("#model").select_option("gpt-4.1")
+    screenshot(page, "05-settings")
+    page.get_by_role("button", name="Save and send to desk").click()
+    expect(page.get_by_role("status")).to_contain_text("sent to your desk")
+    expect(page.locator(".desk-head")).to_contain_text("9876")
+    desk = stack.desk("alice", ready_desk)
+    assert desk["key_hint"].endswith("9876")
+    assert desk["model"] == "gpt-4.1"
+    assert "sk-test-web-rotated-9876" not in page.content()
+
+
+def test_wrong_key_prefix_shows_the_error_next_to_the_key(page: Page, stack: Stack) -> None:
+    sign_in(page, stack, "alice")
+    page.goto(stack.url + "/desks/new")
+    page.get_by_label("Desk name").fill("web-prefix")
+    page.get_by_label("Provider", exact=True).select_option("anthropic")
+    page.get_by_label("API key", exact=True).fill("sk-proj-not-an-anthropic-key")
+    page.get_by_role("button", name="Create desk").click()
+    error = page.locator("#error-api_key")
+    expect(error).to_have_text(
+        "Anthropic (Claude) keys start with sk-ant- — check that you pasted the whole key."
+    )
+    expect(page.get_by_label("API key", exact=True)).to_have_attribute("aria-invalid", "true")
+    expect(page).to_have_url(re.compile(r"/desks/new$"))
+    screenshot(page, "06-new-desk-errors")
+    assert "sk-proj-not-an-anthropic-key" not in page.content()
+
+
+def test_another_users_desk_answers_404(page: Page, stack: Stack) -> None:
+    bobs_desk = stack.create_desk("bob", "bob-private")
+    sign_in(page, stack, "alice")
+    for suffix in ("", "/settings", "/memory"):
+        response = page.goto(f"{stack.url}/desks/{bobs_desk}{suffix}")
+        assert response is not None and response.status == 404
+        expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    screenshot(page, "07-not-found")
+
+
+def test_create_form_works_with_the_keyboard_only(page: Page, stack: Stack) -> None:
+    sign_in(page, stack, "alice")
+    page.goto(stack.url + "/desks/new")
+    expect(page.get_by_label("Desk name")).to_be_focused()
+    page.keyboard.type("web-keys")
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Size")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Provider", exact=True)).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    expect(page.get_by_label("Provider", exact=True)).to_have_value("openai")
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("API key", exact=True)).to_be_focused()
+    page.keyboard.type("sk-test-web-keyboard-4242")
+    expect(page.locator("#model option")).to_have_count(8)
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Search models")).to_be_focused()
+    page.keyboard.type("4.1-mini")
+    page.keyboard.press("ArrowDown")
+    expect(page.locator("#model")).to_be_focused()
+    expect(page.locator("#model")).to_have_value("gpt-4.1-mini")
+    for _ in range(3):  # Advanced, Embeddings, then the submit button
+        page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Create desk")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/desks/d[^/]+$"))
+    desk = stack.desk("alice", page.url.rsplit("/", 1)[1])
+    assert (desk["name"], desk["model"]) == ("web-keys", "gpt-4.1-mini")
+
+
+LABEL_CHECK = """els => els.filter(el => el.type !== 'hidden').filter(el =>
+    !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+  ).map(el => el.id || el.name || el.outerHTML)"""
+
+
+def test_every_input_has_a_label(page: Page, stack: Stack, ready_desk: str) -> None:
+    page.goto(stack.url + "/signin")
+    assert page.locator("input, select, textarea").evaluate_all(LABEL_CHECK) == []
+    sign_in(page, stack, "alice")
+    for path in ("/desks/new", f"/desks/{ready_desk}", f"/desks/{ready_desk}/settings"):
+        page.goto(stack.url + path)
+        unlabelled = page.locator("input, select, textarea").evaluate_all(LABEL_CHECK)
+        assert unlabelled == [], f"{path}: {unlabelled}"

@@ -29,6 +29,13 @@
     elapsedEl.textContent = '· ' + Bureau.elapsed(end - firstAt) + (Bureau.TERMINAL.has(state) ? '' : ' so far');
   }
 
+  function showConsole(text) {
+    box.querySelector('[data-console]').textContent = text;
+    const details = box.querySelector('[data-console-box]');
+    details.hidden = false;
+    details.open = true;
+  }
+
   async function showFailure(message) {
     show('[data-failure]', true);
     const reason = box.querySelector('[data-failure-reason]');
@@ -37,12 +44,7 @@
       const desk = await Bureau.api('GET', '/v1/desks/' + encodeURIComponent(deskId));
       if (desk.reason) reason.textContent = desk.reason;
       const excerpt = desk.console_excerpt || desk.console || '';
-      if (excerpt) {
-        box.querySelector('[data-console]').textContent = excerpt;
-        const details = box.querySelector('[data-console-box]');
-        details.hidden = false;
-        details.open = true;
-      }
+      if (excerpt) showConsole(excerpt);
     } catch (e) { /* the reason from the event is enough */ }
   }
 
@@ -74,7 +76,11 @@
 
   function onEvent(event) {
     if (!event.state) return;
-    if (event.kind === 'progress') { if (event.message) addDetail(event); return; }
+    if (event.kind === 'progress') {
+      if (event.message.startsWith('console:')) showConsole(event.message.slice(8).trim());
+      else if (event.message) addDetail(event);
+      return;
+    }
     addStep(event);
     const previous = state;
     state = event.state;
