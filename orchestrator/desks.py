@@ -9,6 +9,7 @@ Handlers call these methods and translate nothing but the errors below.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -67,9 +68,12 @@ def _encode_cursor(desk_id: str) -> str:
 def _decode_cursor(cursor: str) -> str:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.urlsafe_b64decode(padded.encode()).decode()
+        desk_id = base64.b64decode(padded.encode(), altchars=b"-_", validate=True).decode()
     except (ValueError, UnicodeDecodeError):
-        raise ValueError("cursor is not one this API returned") from None
+        desk_id = ""
+    if not re.fullmatch(r"d[0-9a-f]{10,30}", desk_id):
+        raise ValueError("after must be a next_cursor this API returned")
+    return desk_id
 
 
 class Desks:
