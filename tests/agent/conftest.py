@@ -87,10 +87,12 @@ def start_agent(agent_root: Path) -> Iterator[Callable[..., Agent]]:
     tmp_path = agent_root
     stack: list[Any] = []
 
-    def start(fake: FakeProviderServer | None = None, **env: Any) -> Agent:
+    def start(
+        fake: FakeProviderServer | None = None, model_factory: Any = None, **env: Any
+    ) -> Agent:
         config = agent_config(tmp_path, fake, **env)
         clock = Clock()
-        app = create_app(config, clock=clock)
+        app = create_app(config, clock=clock, model_factory=model_factory)
         ctx = serve_asgi(app)
         server = ctx.__enter__()
         stack.append(ctx)

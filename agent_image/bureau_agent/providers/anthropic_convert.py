@@ -88,8 +88,12 @@ def request_to_anthropic(request: ModelRequest) -> dict[str, Any]:
         if not s.parallel_tool_calls and choice["type"] != "none":
             choice["disable_parallel_tool_use"] = True
         body["tool_choice"] = choice
-    if s.temperature is not None:
-        body["temperature"] = min(s.temperature, 1.0)
-    elif s.top_p is not None:
-        body["top_p"] = s.top_p
+    # The SDK no longer types sampling parameters; send non-default ones as extra body fields.
+    extra: dict[str, Any] = {}
+    if s.temperature is not None and s.temperature != 1.0:
+        extra["temperature"] = min(s.temperature, 1.0)
+    elif s.top_p is not None and s.top_p != 1.0:
+        extra["top_p"] = s.top_p
+    if extra:
+        body["extra_body"] = extra
     return body
