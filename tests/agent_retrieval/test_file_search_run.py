@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Final
 
 import pytest
+from openai.types.beta.threads.runs import FileSearchToolCall
 
 from tests.agent_retrieval.conftest import CHAT_MODEL, Agent, upload
 from tests.fakes.fixtures import FakeProviderServer
@@ -16,7 +18,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The Assistants API is deprecated:DeprecationWarning"),
 ]
 
-CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
+CONTENT: Final = "step_details.tool_calls[*].file_search.results[*].content"
 POLICY = "Refund policy: customers in the EU may ask for a refund within 30 days of delivery."
 
 
@@ -66,15 +68,17 @@ def test_run_step_holds_results_and_content_only_when_included(
     thread_id, run_id = _run_with_file_search(agent, fake_provider, tmp_path)
     steps = agent.client.beta.threads.runs.steps.list(run_id, thread_id=thread_id, order="asc")
     call = steps.data[0].step_details.tool_calls[0]  # type: ignore[union-attr]
-    assert call.type == "file_search"
-    [result] = call.file_search.results
+    assert isinstance(call, FileSearchToolCall)
+    [result] = call.file_search.results or []
     assert result.file_name == "refunds.md" and 0 < result.score <= 1
     assert not result.content
     included = agent.client.beta.threads.runs.steps.list(
         run_id, thread_id=thread_id, order="asc", include=[CONTENT]
     )
     call = included.data[0].step_details.tool_calls[0]  # type: ignore[union-attr]
-    assert call.file_search.results[0].content[0].text == POLICY
+    assert isinstance(call, FileSearchToolCall)
+    [result] = call.file_search.results or []
+    assert [c.text for c in result.content or []] == [POLICY]
 
 
 def test_the_model_sees_the_passage_and_its_marker(
