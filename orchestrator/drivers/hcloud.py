@@ -180,6 +180,7 @@ class HcloudDriver:
                 f"{config.volume_size_gib} GB volume"
             )
             outputs = await self._up(spec.desk_id, config, report)
+            await self._run(lambda: self.inventory.power_on_if_off(spec.desk_id, report))
         ipv4 = str(outputs.get("ipv4") or "")
         if not ipv4:
             raise PermanentDriverError(f"desk {spec.desk_id}: the server has no public IPv4")

@@ -125,6 +125,18 @@ class Inventory:
             ),
         )
 
+    def power_on_if_off(self, desk_id: str, progress: Callable[[str], None]) -> bool:
+        """Power on the desk's server when someone shut it down from inside (Pulumi does not
+        manage power state); return whether it had to."""
+        found = self.of_desk(desk_id)
+        for server in found.servers:
+            if server.status == "off":
+                progress(f"hetzner: server {server.id} was powered off; powering it on")
+                action = translate("power on", server.power_on)
+                translate("wait for power on", action.wait_until_finished)
+                return True
+        return False
+
     def sweep(self, desk_id: str, progress: Callable[[str], None]) -> int:
         """Delete whatever is still labelled with ``desk_id`` (servers first, then volumes, then
         firewalls); return how many resources were deleted."""

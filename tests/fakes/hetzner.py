@@ -280,6 +280,15 @@ class FakeHetzner:
                 action = fake._action("delete_server", [{"id": rid, "type": "server"}])
             return JSONResponse({"action": action})
 
+        @app.post("/servers/{rid}/actions/poweron")
+        def power_on(rid: int) -> Response:
+            with fake.lock:
+                if rid not in fake.servers:
+                    return _error(404, "not_found", f"server {rid} not found")
+                fake.servers[rid]["status"] = "running"
+                action = fake._action("start_server", [{"id": rid, "type": "server"}])
+            return JSONResponse({"action": action})
+
         @app.post("/volumes/{rid}/actions/detach")
         def detach_volume(rid: int) -> Response:
             with fake.lock:

@@ -203,3 +203,19 @@ def test_spec_labels_are_added_and_invalid_ones_dropped(world: World) -> None:
         "desk-id": "dsk_a1",
         "owner": "usr_1",
     }
+
+
+def test_start_powers_on_a_server_shut_down_from_inside(world: World) -> None:
+    asyncio.run(world.driver.create(spec(), world.report))
+    server = world.hetzner.labelled("desk-id=dsk_a1")["servers"][0]
+    server["status"] = "off"
+    assert asyncio.run(world.driver.status("dsk_a1")) is MachineState.STOPPED
+    asyncio.run(world.driver.start(spec(), world.report))
+    assert world.hetzner.servers[server["id"]]["status"] == "running"
+    assert any("powering it on" in line for line in world.progress)
+
+
+def test_start_of_a_running_server_does_not_power_cycle_it(world: World) -> None:
+    asyncio.run(world.driver.create(spec(), world.report))
+    asyncio.run(world.driver.start(spec(), world.report))
+    assert not [r for r in world.hetzner.requests if r.path.endswith("/actions/poweron")]
