@@ -165,3 +165,99 @@ def test_every_input_has_a_label(page: Page, stack: Stack, ready_desk: str) -> N
         page.goto(stack.url + path)
         unlabelled = page.locator("input, select, textarea").evaluate_all(LABEL_CHECK)
         assert unlabelled == [], f"{path}: {unlabelled}"
+
+
+def test_desks_list_badge_follows_the_desk_live(page: Page, stack: Stack) -> None:
+    gate = stack.driver.hold("create")
+    try:
+        desk_id = stack.create_desk("alice", "web-live")
+        sign_in(page, stack, "alice")
+        badge = page.locator(f'tr[data-desk-id="{desk_id}"] [data-badge]')
+        expect(badge).to_have_text("provisioning")
+        page.evaluate("window.__notReloaded = true")
+        screenshot(page, "08-desks-list")
+    finally:
+        gate.set()
+        stack.driver.release("create")
+    expect(badge).to_have_text("ready", timeout=60_000)
+    assert page.evaluate("window.__notReloaded") is True
+
+
+def test_delete_asks_for_the_name_then_deletes(page: Page, stack: Stack) -> None:
+    desk_id = stack.create_desk("alice", "web-delete")
+    sign_in(page, stack, "alice")
+    page.goto(f"{stack.url}/desks/{desk_id}/settings")
+    page.get_by_label(re.compile("Type the desk's name")).fill("not-the-name")
+    page.get_by_role("button", name="Delete desk").click()
+    expect(page.locator("#error-confirm_name")).to_contain_text("Type the desk's name exactly")
+    assert stack.desk("alice", desk_id)["state"] not in ("deleting", "deleted")
+    page.get_by_label(re.compile("Type the desk's name")).fill("web-delete")
+    page.get_by_role("button", name="Delete desk").click()
+    expect(page).to_have_url(re.compile(r"/desks$"))
+    stack.wait_state("alice", desk_id, "deleted")
+    assert desk_id not in stack.driver.agents
+
+
+def test_stop_asks_for_confirmation_in_a_dialog(page: Page, stack: Stack, ready_desk: str) -> None:
+    sign_in(page, stack, "alice")
+    page.goto(f"{stack.url}/desks/{ready_desk}/settings")
+    page.get_by_role("button", name="Stop", exact=True).click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    screenshot(page, "09-stop-dialog")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    assert stack.desk("alice", ready_desk)["state"] == "ready"
+
+
+def test_failed_desk_shows_the_reason(page: Page, stack: Stack) -> None:
+    from orchestrator.drivers.base import PermanentDriverError
+
+    stack.driver.fail_next("create", PermanentDriverError("no capacity left: try another size"))
+    desk_id = stack.create_desk("alice", "web-fails")
+    sign_in(page, stack, "alice")
+    page.goto(f"{stack.url}/desks/{desk_id}")
+    failure = page.locator("[data-failure]")
+    expect(failure).to_be_visible(timeout=30_000)
+    expect(failure).to_contain_text("no capacity left")
+    expect(page.locator("[data-desk-badge]")).to_have_text("failed")
+    screenshot(page, "10-desk-failed")
+
+
+def test_memory_tab_searches_and_deletes(page: Page, stack: Stack, ready_desk: str) -> None:
+    base = f"/v1/desks/{ready_desk}/agent/desk/v1/memory"
+    with stack.client(stack.user("alice")) as client:
+        for text in ("the user prefers tabs over spaces", "the project uses PostgreSQL 15"):
+            assert client.post(base, json={"text": text}).status_code == 200
+    sign_in(page, stack, "alice")
+    page.goto(f"{stack.url}/desks/{ready_desk}/memory")
+    items = page.locator("[data-memory-list] li")
+    expect(items).to_have_count(2)
+    page.get_by_label("Search memories").fill("PostgreSQL")
+    page.get_by_role("button", name="Search").click()
+    expect(items).to_have_count(1)
+    expect(items.first).to_contain_text("PostgreSQL 15")
+    screenshot(page, "11-memory")
+    page.once("dialog", lambda dialog: dialog.accept())
+    items.first.get_by_role("button", name=re.compile("^Delete memory")).click()
+    expect(items).to_have_count(0)
+    with stack.client(stack.user("alice")) as client:
+        remaining = [m["text"] for m in client.get(base).json()["data"]]
+    assert remaining == ["the user prefers tabs over spaces"]
+
+
+def test_chat_uploads_attachments_for_file_search(
+    page: Page, stack: Stack, ready_desk: str, tmp_path
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("The launch code word is marmalade.\n")
+    sign_in(page, stack, "alice")
+    page.goto(f"{stack.url}/desks/{ready_desk}")
+    page.get_by_label("Message", exact=True).fill("Please read the attached notes.")
+    page.get_by_label("Attach files for search").set_input_files(str(notes))
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator(".msg-user .msg-text").last).to_contain_text("notes.txt")
+    expect(page.locator(".msg-assistant .msg-text").last).to_contain_text("echo:", timeout=30_000)
+    with stack.client(stack.user("alice")) as client:
+        files = client.get(f"/v1/desks/{ready_desk}/agent/v1/files").json()["data"]
+    assert [f["filename"] for f in files] == ["notes.txt"]
