@@ -41,10 +41,12 @@ def fake_provider_server() -> Iterator[FakeProviderServer]:
 
 @pytest.fixture
 def fake_provider(fake_provider_server: FakeProviderServer) -> Iterator[FakeProviderServer]:
-    """The shared fake provider, with empty scripts, no recorded requests and any key accepted."""
+    """The shared fake provider: no scripts, no recorded requests, any key, no context limits."""
     provider = fake_provider_server.provider
     provider.reset()
     provider.accepted_keys = None
+    provider.context_windows.clear()
     yield fake_provider_server
     provider.reset()
     provider.accepted_keys = None
+    provider.context_windows.clear()

@@ -5,7 +5,7 @@ code under test sent (``FakeProvider.requests``). Without a script the fake answ
 deterministically (see ``provider_script``). It runs in-process under uvicorn (the
 ``fake_provider`` fixture) or standalone for a VM: ``python -m tests.fakes.provider --host H
 --port P``, scripted then through ``POST /_fake/queue``, ``GET /_fake/requests`` and
-``POST /_fake/reset``.
+``POST /_fake/reset`` (and ``POST /_fake/config`` for accepted keys and context windows).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from tests.fakes.provider_replies import (
     reply_from_spec,
     server_error,
 )
+from tests.fakes.provider_script import Conversation
 
 __all__ = [
     "Call",
@@ -83,6 +84,7 @@ class FakeProvider:
 
     def __init__(self, accepted_keys: set[str] | None = None) -> None:
         self.accepted_keys = accepted_keys
+        self.context_windows: dict[str, int] = {}  # model -> max prompt tokens (else unlimited)
         self.requests: list[RecordedRequest] = []
         self._queues: dict[str, deque[Reply]] = {}
         self._lock = threading.Lock()
@@ -148,6 +150,7 @@ class FakeProvider:
             Route("/_fake/queue", self._control_queue, methods=["POST"]),
             Route("/_fake/requests", self._control_requests, methods=["GET"]),
             Route("/_fake/reset", self._control_reset, methods=["POST"]),
+            Route("/_fake/config", self._control_config, methods=["POST"]),
         ]
 
     def _recorded(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -219,14 +222,29 @@ class FakeProvider:
         return None
 
     async def _chat(self, request: Request, body: Any) -> Response:
-        return await provider_openai.chat_completions(body, self.next_reply, request.state.flavour)
+        return await provider_openai.chat_completions(
+            body, self._reply_for(context_length_exceeded), request.state.flavour
+        )
 
     async def _embeddings(self, request: Request, body: Any) -> Response:
         error = self.next_error(str(body.get("model", "")))
         return openai_error(error) if error else provider_embeddings.embeddings(body)
 
     async def _messages(self, request: Request, body: Any) -> Response:
-        return await provider_anthropic.messages(body, self.next_reply)
+        return await provider_anthropic.messages(body, self._reply_for(prompt_too_long))
+
+    def _reply_for(
+        self, too_long: Callable[[int, int], Error]
+    ) -> Callable[[Conversation], Reply | None]:
+        """The next reply, or the API's context error when the prompt exceeds the window."""
+
+        def reply(conv: Conversation) -> Reply | None:
+            window = self.context_windows.get(conv.model)
+            if window is not None and conv.prompt_tokens > window:
+                return too_long(conv.prompt_tokens, window)
+            return self.next_reply(conv.model)
+
+        return reply
 
     async def _count_tokens(self, request: Request, body: Any) -> Response:
         return provider_anthropic.count_tokens(body)
@@ -284,9 +302,39 @@ class FakeProvider:
             data = [asdict(r) for r in self.requests]
         return JSONResponse({"data": data})
 
+    async def _control_config(self, request: Request) -> Response:
+        """Set ``accepted_keys`` (list or null) and/or ``context_windows`` ({model: tokens})."""
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return JSONResponse({"error": "body must be a JSON object"}, status_code=400)
+        keys, windows = body.get("accepted_keys", ...), body.get("context_windows", ...)
+        if keys is not ... and not (keys is None or _all(keys, list, str)):
+            return JSONResponse({"error": "accepted_keys must be null or strings"}, status_code=400)
+        if windows is not ... and not _all(windows, dict, int):
+            return JSONResponse(
+                {"error": "context_windows must map models to ints"}, status_code=400
+            )
+        if keys is not ...:
+            self.accepted_keys = None if keys is None else set(keys)
+        if windows is not ...:
+            self.context_windows = dict(windows)
+        keys_now = None if self.accepted_keys is None else sorted(self.accepted_keys)
+        return JSONResponse({"accepted_keys": keys_now, "context_windows": self.context_windows})
+
     async def _control_reset(self, request: Request) -> Response:
         self.reset()
         return JSONResponse({"reset": True})
+
+
+def _all(value: Any, container: type, item: type) -> bool:
+    """``value`` is a ``container`` whose items (dict: values) are all ``item``."""
+    items: list[Any] = list(value.values()) if isinstance(value, dict) else value
+    return isinstance(value, container) and all(
+        isinstance(v, item) and not isinstance(v, bool) for v in items
+    )
 
 
 def _is_anthropic(request: Request) -> bool:

@@ -227,13 +227,15 @@ async def message_stream(conv: Conversation, answer: Answer) -> AsyncIterator[by
     yield _event({"type": "message_stop"})
 
 
-async def messages(body: dict[str, Any], next_reply: Callable[[str], Reply | None]) -> Response:
+async def messages(
+    body: dict[str, Any], next_reply: Callable[[Conversation], Reply | None]
+) -> Response:
     """Answer one messages request (validated first, then the script is consumed)."""
     try:
         conv = conversation(body)
     except RequestError as exc:
         return anthropic_error(Error(exc.status, exc.message))
-    answer = plan(conv, next_reply(conv.model), "toolu_")
+    answer = plan(conv, next_reply(conv), "toolu_")
     if answer.delay:
         await asyncio.sleep(answer.delay)
     if isinstance(answer, Error):

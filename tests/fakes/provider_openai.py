@@ -332,14 +332,14 @@ async def completion_stream(
 
 
 async def chat_completions(
-    body: dict[str, Any], next_reply: Callable[[str], Reply | None], flavour: str
+    body: dict[str, Any], next_reply: Callable[[Conversation], Reply | None], flavour: str
 ) -> Response:
     """Answer one chat completions request (validated first, then the script is consumed)."""
     try:
         conv = conversation(body)
     except RequestError as exc:
         return openai_error(Error(exc.status, exc.message), exc.param)
-    answer = plan(conv, next_reply(conv.model), "call_")
+    answer = plan(conv, next_reply(conv), "call_")
     if answer.delay:
         await asyncio.sleep(answer.delay)
     if isinstance(answer, Error):

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
+from types import EllipsisType
 from typing import Any
 
 import httpx
@@ -64,6 +65,20 @@ class RemoteFakeProvider:
         response = httpx.get(self.url + "/_fake/requests", timeout=10)
         response.raise_for_status()
         return [RecordedRequest(**item) for item in response.json()["data"]]
+
+    def configure(
+        self,
+        *,
+        accepted_keys: list[str] | EllipsisType | None = ...,
+        context_windows: dict[str, int] | EllipsisType = ...,
+    ) -> None:
+        """Set what ``FakeProvider.accepted_keys`` / ``.context_windows`` hold in process."""
+        body: dict[str, Any] = {}
+        if not isinstance(accepted_keys, EllipsisType):
+            body["accepted_keys"] = accepted_keys
+        if not isinstance(context_windows, EllipsisType):
+            body["context_windows"] = context_windows
+        httpx.post(self.url + "/_fake/config", json=body, timeout=10).raise_for_status()
 
     def reset(self) -> None:
         httpx.post(self.url + "/_fake/reset", timeout=10).raise_for_status()

@@ -397,6 +397,17 @@ def test_prompt_too_long_message_names_the_token_counts(
         create(client)
 
 
+def test_prompt_over_the_context_window_is_too_long(
+    client: anthropic.Anthropic, fake_provider: FakeProviderServer
+) -> None:
+    fake_provider.provider.context_windows[MODEL] = 3
+    long: list[Any] = [{"role": "user", "content": "one two three four five"}]
+    with pytest.raises(
+        anthropic.BadRequestError, match=r"prompt is too long: \d+ tokens > 3 maximum"
+    ):
+        create(client, messages=long)
+
+
 def test_retry_after_is_honoured_by_the_sdk(fake_provider: FakeProviderServer) -> None:
     fake_provider.provider.queue(MODEL, rate_limited(retry_after=1), Text("second try"))
     with anthropic.Anthropic(

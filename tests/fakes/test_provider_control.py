@@ -81,6 +81,27 @@ def test_queue_endpoint_scripts_a_stream_error(fake_provider: FakeProviderServer
         client.chat.completions.create(model="gpt-4o", messages=USER)
 
 
+def test_config_endpoint_sets_keys_and_context_windows(fake_provider: FakeProviderServer) -> None:
+    remote = RemoteFakeProvider(fake_provider.url)
+    remote.configure(accepted_keys=["sk-a"], context_windows={"tiny": 2})
+    assert fake_provider.provider.accepted_keys == {"sk-a"}
+    assert fake_provider.provider.context_windows == {"tiny": 2}
+    remote.configure(accepted_keys=None)
+    assert fake_provider.provider.accepted_keys is None
+    assert fake_provider.provider.context_windows == {"tiny": 2}
+
+
+@pytest.mark.parametrize(
+    "body", [{"accepted_keys": "sk-a"}, {"context_windows": {"m": "big"}}, {"context_windows": []}]
+)
+def test_config_endpoint_refuses_malformed_settings(
+    fake_provider: FakeProviderServer, body: dict[str, Any]
+) -> None:
+    answer = httpx.post(fake_provider.url + "/_fake/config", json=body)
+    assert answer.status_code == 400
+    assert fake_provider.provider.accepted_keys is None
+
+
 def test_requests_endpoint_lists_what_was_sent(fake_provider: FakeProviderServer) -> None:
     with openai.OpenAI(
         base_url=fake_provider.openai_base_url, api_key="sk-x", max_retries=0

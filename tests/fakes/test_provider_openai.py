@@ -486,6 +486,20 @@ def test_scripted_errors_map_to_sdk_exceptions(
     assert raised.value.message.endswith(reply.message)
 
 
+def test_prompt_over_the_context_window_is_refused_without_using_the_script(
+    client: openai.OpenAI, fake_provider: FakeProviderServer
+) -> None:
+    fake_provider.provider.context_windows["small-model"] = 5
+    fake_provider.provider.queue("small-model", Text("kept"))
+    long: list[Any] = [{"role": "user", "content": "one two three four five six seven"}]
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.chat.completions.create(model="small-model", messages=long)
+    assert raised.value.code == "context_length_exceeded"
+    assert "maximum context length is 5 tokens" in raised.value.message
+    short = client.chat.completions.create(model="small-model", messages=[USER[0]])
+    assert short.choices[0].message.content == "kept"
+
+
 def test_rate_limit_carries_retry_after(
     client: openai.OpenAI, fake_provider: FakeProviderServer
 ) -> None:
