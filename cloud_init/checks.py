@@ -41,6 +41,9 @@ KEY_PATTERNS: tuple[re.Pattern[str], ...] = (
 )
 
 
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class UserDataError(ValueError):
     """The rendered document broke one of Bureau's rules; the message names the rule."""
 
@@ -58,7 +61,7 @@ def check_document(text: str) -> Mapping[str, object]:
     if not text.startswith(HEADER + "\n"):
         raise UserDataError(f"user-data must start with a {HEADER!r} line")
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         raise UserDataError(f"user-data is not valid YAML: {exc}") from None
     if not isinstance(data, dict):

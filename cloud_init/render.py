@@ -223,11 +223,15 @@ def _check_settings(settings: DeskBootSettings) -> None:
             raise UserDataError("each ssh_authorized_keys entry must be one non-empty line")
 
 
-class _Dumper(yaml.SafeDumper):
+_BaseDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(_BaseDumper):  # type: ignore[valid-type,misc]
     """Block literals for multi-line strings: readable golden files and console output."""
 
 
 def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    # libyaml's emitter (CSafeDumper) is ~20x faster than the pure-Python one; same output.
     if "\n" in value:
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
     return dumper.represent_scalar("tag:yaml.org,2002:str", value)
