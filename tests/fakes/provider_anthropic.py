@@ -125,6 +125,10 @@ def conversation(body: dict[str, Any]) -> Conversation:
     messages = _check_messages(body["messages"])
     tools = _check_tools(body.get("tools") or [])
     conv = Conversation(model=model, tools=[str(t["name"]) for t in tools], max_tokens=max_tokens)
+    stops = body.get("stop_sequences") or []
+    if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
+        raise RequestError(400, "stop_sequences: Input should be a valid list of strings")
+    conv.stop = stops
     _tool_choice(conv, body.get("tool_choice"))
     user_texts = [_block_text(b) for role, b in messages if role == "user" and _block_text(b)]
     conv.last_user_text = user_texts[-1] if user_texts else ""
@@ -175,7 +179,7 @@ def _message(conv: Conversation, answer: Answer | None) -> dict[str, Any]:
         "model": conv.model,
         "content": _content(answer) if answer else [],
         "stop_reason": STOP_REASONS.get(answer.finish, answer.finish) if answer else None,
-        "stop_sequence": None,
+        "stop_sequence": answer.stop_sequence if answer else None,
         "usage": _usage(conv, answer.completion_tokens if answer else 1),
     }
 
@@ -220,7 +224,7 @@ async def message_stream(conv: Conversation, answer: Answer) -> AsyncIterator[by
     yield _event(
         {
             "type": "message_delta",
-            "delta": {"stop_reason": stop, "stop_sequence": None},
+            "delta": {"stop_reason": stop, "stop_sequence": answer.stop_sequence},
             "usage": {"output_tokens": answer.completion_tokens},
         }
     )

@@ -192,6 +192,7 @@ def conversation(body: dict[str, Any]) -> Conversation:
     _apply_response_format(conv, body.get("response_format"), messages)
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
     conv.max_tokens = limit if isinstance(limit, int) and limit > 0 else None
+    conv.stop = _stop_sequences(body.get("stop"))
     users = [m for m in messages if m["role"] == "user"]
     conv.last_user_text = text_of(users[-1].get("content")) if users else ""
     conv.last_role = "tool" if messages[-1]["role"] == "tool" else messages[-1]["role"]
@@ -199,6 +200,15 @@ def conversation(body: dict[str, Any]) -> Conversation:
         conv.tool_results = _trailing_tool_results(messages)
     conv.prompt_tokens = count_prompt_tokens(messages, body.get("tools"))
     return conv
+
+
+def _stop_sequences(stop: Any) -> list[str]:
+    if stop is None:
+        return []
+    stops = [stop] if isinstance(stop, str) else stop
+    if not isinstance(stops, list) or len(stops) > 4 or not all(isinstance(s, str) for s in stops):
+        raise RequestError(400, "Invalid 'stop': expected a string or up to 4 strings.", "stop")
+    return stops
 
 
 def _trailing_tool_results(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -232,9 +242,13 @@ def _usage(conv: Conversation, answer: Answer) -> dict[str, Any]:
 
 
 def _finish(answer: Answer) -> str:
-    return {"end_turn": "stop", "max_tokens": "length", "tool_use": "tool_calls"}.get(
-        answer.finish, answer.finish
-    )
+    names = {
+        "end_turn": "stop",
+        "stop_sequence": "stop",
+        "max_tokens": "length",
+        "tool_use": "tool_calls",
+    }
+    return names.get(answer.finish, answer.finish)
 
 
 def _envelope(conv: Conversation, flavour: str, completion_id: str, obj: str) -> dict[str, Any]:

@@ -44,6 +44,7 @@ class Conversation:
     json_schema: dict[str, Any] | None = None
     json_object: bool = False
     max_tokens: int | None = None
+    stop: list[str] = field(default_factory=list)
     prompt_tokens: int = 0
 
 
@@ -58,6 +59,7 @@ class Answer:
     delay: float = 0
     chunk_delay: float = 0
     stream_error: Error | None = None
+    stop_sequence: str | None = None
 
     @property
     def completion_tokens(self) -> int:
@@ -204,6 +206,7 @@ def plan(conv: Conversation, reply: Reply | None, id_prefix: str) -> Answer | Er
     _apply_tool_choice(conv, answer)
     for call in answer.calls:
         call.id = call.id or new_id(id_prefix)
+    _apply_stop(conv, answer)
     _apply_max_tokens(conv, answer)
     return answer
 
@@ -229,6 +232,20 @@ def _apply_tool_choice(conv: Conversation, answer: Answer) -> None:
         answer.text, answer.finish = None, "tool_calls"
     if not conv.parallel:
         answer.calls = answer.calls[:1]
+
+
+def _apply_stop(conv: Conversation, answer: Answer) -> None:
+    """Cut the text before the earliest stop sequence, as generation would have stopped."""
+    if answer.calls or not answer.text:
+        return
+    found = [(answer.text.find(s), s) for s in conv.stop if s and s in answer.text]
+    if found:
+        index, sequence = min(found)
+        answer.text, answer.finish, answer.stop_sequence = (
+            answer.text[:index],
+            "stop_sequence",
+            sequence,
+        )
 
 
 def _apply_max_tokens(conv: Conversation, answer: Answer) -> None:

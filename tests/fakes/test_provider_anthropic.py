@@ -98,6 +98,20 @@ def test_max_tokens_cuts_the_answer_with_stop_reason_max_tokens(
     assert message.stop_reason == "max_tokens"
 
 
+def test_stop_sequence_cuts_the_answer_and_is_reported(
+    client: anthropic.Anthropic, fake_provider: FakeProviderServer
+) -> None:
+    fake_provider.provider.queue(MODEL, Text("alpha STOP beta"), Text("alpha STOP beta"))
+    message = create(client, stop_sequences=["STOP"])
+    assert texts(message) == ["alpha "]
+    assert (message.stop_reason, message.stop_sequence) == ("stop_sequence", "STOP")
+    with client.messages.stream(
+        model=MODEL, max_tokens=100, messages=USER, stop_sequences=["STOP"]
+    ) as stream:
+        final = stream.get_final_message()
+    assert (final.stop_reason, final.stop_sequence) == ("stop_sequence", "STOP")
+
+
 def test_scripted_length_finish_is_reported_as_max_tokens(
     client: anthropic.Anthropic, fake_provider: FakeProviderServer
 ) -> None:

@@ -327,6 +327,15 @@ def test_max_tokens_cuts_the_answer_with_finish_reason_length(
     assert completion.choices[0].finish_reason == "length"
 
 
+def test_stop_sequence_cuts_the_answer(
+    client: openai.OpenAI, fake_provider: FakeProviderServer
+) -> None:
+    fake_provider.provider.queue(MODEL, Text("first line\nEND\nmore"))
+    completion = client.chat.completions.create(model=MODEL, messages=USER, stop=["END", "zzz"])
+    assert completion.choices[0].message.content == "first line\n"
+    assert completion.choices[0].finish_reason == "stop"
+
+
 def test_stream_deltas_join_into_the_answer(client: openai.OpenAI) -> None:
     stream = client.chat.completions.create(model=MODEL, messages=USER, stream=True)
     chunks = list(stream)
