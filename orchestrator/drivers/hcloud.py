@@ -135,9 +135,15 @@ class HcloudDriver:
     async def stop(self, desk_id: str, progress: ProgressFn) -> None:
         report = self._reporter(progress)
         async with self._desk(desk_id):
-            outputs = await self._run(lambda: self.engine.outputs(stack_name(desk_id)))
+            stack = stack_name(desk_id)
+            outputs = await self._run(lambda: self.engine.outputs(stack))
             if not outputs or "desk" not in outputs:
-                report(f"stop: no stack for desk {desk_id}; nothing to stop")
+                # No successful run recorded its settings (e.g. create failed half-way): delete
+                # servers by label so nothing keeps billing, and let Pulumi adopt that.
+                deleted = await self._run(lambda: self.inventory.delete_servers(desk_id, report))
+                report(f"stop: no usable stack outputs; deleted {deleted} server(s) by label")
+                if outputs is not None:
+                    await self._run(lambda: self.engine.refresh(stack, report))
                 return
             config = self._config_from_outputs(outputs)
             report("stopping: deleting the server, keeping the volume")

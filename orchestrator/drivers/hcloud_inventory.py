@@ -137,6 +137,15 @@ class Inventory:
                 return True
         return False
 
+    def delete_servers(self, desk_id: str, progress: Callable[[str], None]) -> int:
+        """Delete the desk's servers only (volumes and firewalls stay); return how many."""
+        found = self.of_desk(desk_id)
+        for server in found.servers:
+            progress(f"hetzner: deleting server {server.id}")
+            action = translate("delete server", server.delete)
+            translate("wait for server deletion", action.wait_until_finished)
+        return len(found.servers)
+
     def sweep(self, desk_id: str, progress: Callable[[str], None]) -> int:
         """Delete whatever is still labelled with ``desk_id`` (servers first, then volumes, then
         firewalls); return how many resources were deleted."""

@@ -99,6 +99,20 @@ def test_start_brings_a_new_server_with_the_same_volume(world: World) -> None:
 def test_stop_of_an_unknown_desk_does_nothing(world: World) -> None:
     asyncio.run(world.driver.stop("dsk_nothing", world.report))
     assert ("up", "desk-dsk_nothing") not in world.engine.calls
+    assert ("refresh", "desk-dsk_nothing") not in world.engine.calls
+
+
+def test_stop_after_a_half_finished_create_deletes_the_server_by_label(world: World) -> None:
+    labels = {"managed-by": "bureau", "desk-id": "dsk_a1", "owner": "usr_1"}
+    volume = world.hetzner.add_volume("desk-dsk-a1", labels)
+    server = world.hetzner.add_server("desk-dsk-a1", labels)
+    world.hetzner.attach(volume["id"], server["id"])
+    world.engine.interrupt(STACK)  # the stack exists, with no outputs
+    asyncio.run(world.driver.stop("dsk_a1", world.report))
+    found = world.hetzner.labelled("desk-id=dsk_a1")
+    assert found["servers"] == []
+    assert [v["id"] for v in found["volumes"]] == [volume["id"]]
+    assert ("refresh", STACK) in world.engine.calls
 
 
 def test_destroy_removes_every_resource_and_the_stack(world: World) -> None:
