@@ -88,7 +88,7 @@ class FakeProvider:
         self.requests: list[RecordedRequest] = []
         self._queues: dict[str, deque[Reply]] = {}
         self._lock = threading.Lock()
-        self.app = Starlette(routes=self._routes(), exception_handlers={HTTPException: _not_found})
+        self.app = Starlette(routes=self._routes(), exception_handlers={HTTPException: _http_error})
 
     def queue(self, model: str, *responses: Reply) -> None:
         """Append replies to ``model``'s FIFO (``"*"``: any model without its own script)."""
@@ -342,10 +342,14 @@ def _is_anthropic(request: Request) -> bool:
     return "anthropic-version" in headers or "x-api-key" in headers
 
 
-async def _not_found(request: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Routing errors (unknown URL, wrong method) in the caller's API shape."""
     status = exc.status_code if isinstance(exc, HTTPException) else 500
-    message = f"Unknown request URL: {request.method} {request.url.path}."
-    error = Error(status, message, code="unknown_url" if status == 404 else None)
+    if status == 404:
+        message, code = f"Unknown request URL: {request.method} {request.url.path}.", "unknown_url"
+    else:
+        message, code = f"Method {request.method} not allowed for {request.url.path}.", ""
+    error = Error(status, message, code=code)
     return anthropic_error(error) if _is_anthropic(request) else openai_error(error)
 
 

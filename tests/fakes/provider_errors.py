@@ -16,6 +16,7 @@ OPENAI_TYPES = {
     404: "invalid_request_error",
     409: "invalid_request_error",
     422: "invalid_request_error",
+    405: "invalid_request_error",
     429: "requests",
 }
 OPENAI_CODES = {401: "invalid_api_key", 404: "model_not_found", 429: "rate_limit_exceeded"}
@@ -25,6 +26,7 @@ ANTHROPIC_TYPES = {
     402: "billing_error",
     403: "permission_error",
     404: "not_found_error",
+    405: "invalid_request_error",
     413: "request_too_large",
     429: "rate_limit_error",
     504: "timeout_error",
