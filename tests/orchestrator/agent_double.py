@@ -54,7 +54,6 @@ class AgentDouble:
     )
     enrolled: EnrollResponse | None = None
     provider_updates: list[ProviderUpdate] = field(default_factory=list)
-    client_subjects: list[str] = field(default_factory=list)
     status: str = "ok"
     stream_gate: threading.Event = field(default_factory=threading.Event)
 
@@ -104,7 +103,6 @@ class AgentDouble:
 
     def app(self) -> Starlette:
         async def health(request: Request) -> Response:
-            self._note_client(request)
             current = self.provider_updates[-1].provider if self.provider_updates else None
             creds = current or (self.enrolled.provider if self.enrolled else None)
             body = Health(
@@ -117,7 +115,6 @@ class AgentDouble:
             return Response(body.model_dump_json(), media_type="application/json")
 
         async def provider(request: Request) -> Response:
-            self._note_client(request)
             update = ProviderUpdate.model_validate_json(await request.body())
             self.provider_updates.append(update)
             self.status = "ok"
@@ -161,11 +158,6 @@ class AgentDouble:
                 Route("/v1/upload", upload, methods=["POST"]),
             ]
         )
-
-    def _note_client(self, request: Request) -> None:
-        transport = request.scope.get("extensions", {}).get("tls", {})
-        peer = transport.get("client_cert_name") if isinstance(transport, dict) else None
-        self.client_subjects.append(str(peer))
 
     @contextlib.contextmanager
     def serve(self, port: int) -> Iterator[RunningServer]:

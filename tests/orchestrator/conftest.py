@@ -84,10 +84,13 @@ def database_url(
 
 @pytest.fixture(scope="session")
 def agent_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bureau-agent wheel, built once (pip wheel) and copied into each data dir."""
+    """A stand-in for the bureau-agent wheel (the scripted driver installs nothing), so tests do
+    not pay for ``pip wheel``; test_dist.py builds the real one."""
     dist = tmp_path_factory.mktemp("agent-dist")
-    store = AgentDistStore(dist, REPO / "agent_image")
-    return dist / store.ensure().filename
+    version = AgentDistStore(dist, REPO / "agent_image").version()
+    wheel = dist / f"bureau_agent-{version}-py3-none-any.whl"
+    wheel.write_bytes(b"PK\x05\x06" + b"\x00" * 18)  # an empty zip archive
+    return wheel
 
 
 def make_settings(data_dir: Path, database_url: str, port: int, **overrides: Any) -> Settings:
