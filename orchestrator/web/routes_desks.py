@@ -130,6 +130,11 @@ async def settings_page(request: Request, desk_id: str) -> Response:
         model=desk.model,
         longer_context_model=desk.longer_context_model,
         max_tool_calls=desk.max_tool_calls or "10",
+        emb_enabled=bool(desk.embeddings_provider),
+        emb_provider=desk.embeddings_provider or "openai",
+        emb_model=desk.embeddings_model,
+        emb_endpoint=desk.embeddings_endpoint,
+        emb_key_mode="reuse" if desk.embeddings_provider in ("", desk.provider) else "own",
     )
     notice = request.query_params.get("done")
     return render(

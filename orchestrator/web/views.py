@@ -33,6 +33,9 @@ class DeskView:
     console_excerpt: str
     endpoint: str
     size: str
+    embeddings_provider: str
+    embeddings_model: str
+    embeddings_endpoint: str
 
     @property
     def tone(self) -> str:
@@ -41,6 +44,17 @@ class DeskView:
     @property
     def live(self) -> bool:
         return self.state not in TERMINAL_STATES
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        """The power actions that make sense in the desk's state."""
+        if self.state in ("stopped", "failed"):
+            return ("start",)
+        if self.state in ("ready", "awaiting_key"):
+            return ("stop", "restart")
+        if self.state in ("booting", "enrolling", "starting", "provisioning"):
+            return ("stop",)
+        return ()
 
     @property
     def state_label(self) -> str:
@@ -76,6 +90,9 @@ def desk_view(data: dict[str, Any]) -> DeskView:
         console_excerpt=text("console_excerpt", "console"),
         endpoint=text("endpoint"),
         size=text("size"),
+        embeddings_provider=text("embeddings_provider"),
+        embeddings_model=text("embeddings_model"),
+        embeddings_endpoint=text("embeddings_endpoint"),
     )
 
 

@@ -261,3 +261,19 @@ def test_chat_uploads_attachments_for_file_search(
     with stack.client(stack.user("alice")) as client:
         files = client.get(f"/v1/desks/{ready_desk}/agent/v1/files").json()["data"]
     assert [f["filename"] for f in files] == ["notes.txt"]
+
+
+def test_stop_then_start_after_confirming(page: Page, stack: Stack, ready_desk: str) -> None:
+    sign_in(page, stack, "alice")
+    page.goto(f"{stack.url}/desks/{ready_desk}/settings")
+    page.get_by_role("button", name="Stop", exact=True).click()
+    page.get_by_role("dialog").get_by_role("button", name="Stop").click()
+    expect(page).to_have_url(re.compile(rf"/desks/{ready_desk}$"))
+    expect(page.locator("[data-desk-badge]")).to_have_text("stopped", timeout=30_000)
+    expect(page.locator("[data-stopped]")).to_be_visible()
+    page.goto(f"{stack.url}/desks/{ready_desk}/settings")
+    expect(page.get_by_role("button", name="Stop", exact=True)).to_have_count(0)
+    page.get_by_role("button", name="Start", exact=True).click()
+    page.get_by_role("dialog").get_by_role("button", name="Start").click()
+    expect(page.locator("[data-desk-badge]")).to_have_text("ready", timeout=60_000)
+    expect(page.locator("[data-chat]")).to_be_visible()
