@@ -577,13 +577,9 @@ def test_delay_longer_than_the_client_timeout_times_out(
 def test_chunk_delay_longer_than_the_read_timeout_breaks_the_stream(
     client: openai.OpenAI, fake_provider: FakeProviderServer
 ) -> None:
-    fake_provider.provider.queue(MODEL, Text("slow words here", chunk_delay=2))
-    stream = client.chat.completions.create(
-        model=MODEL,
-        messages=USER,
-        stream=True,
-        timeout=0.3,
-    )
+    # the first chunk comes at once (2 s is ample even on a loaded machine), the next after 20 s
+    fake_provider.provider.queue(MODEL, Text("slow words here", chunk_delay=20))
+    stream = client.chat.completions.create(model=MODEL, messages=USER, stream=True, timeout=2)
     first = next(iter(stream))
     assert first.choices[0].delta.role == "assistant"
     with pytest.raises(Exception, match=r"(?i)timed? ?out") as raised:
