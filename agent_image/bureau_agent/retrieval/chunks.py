@@ -31,23 +31,18 @@ def scope(vector_store_ids: Sequence[str], file_ids: Sequence[str] | None = None
 
 class ChunkStore:
     def __init__(self) -> None:
-        self.index = TextIndex("chunks", CHUNK_COLUMNS)
+        self.index = TextIndex("chunks", CHUNK_COLUMNS, bitmap_columns=("vector_store_id",))
 
     async def open(self, db: lancedb.AsyncConnection) -> ChunkStore:
         await self.index.open(db)
         return self
 
-    async def add_file(
-        self,
-        vector_store_id: str,
-        file_id: str,
-        attributes: Mapping[str, Any],
-        chunks: Sequence[Chunk],
-        vectors: Sequence[Sequence[float]] | None,
-        space: str | None,
-    ) -> None:
+    @staticmethod
+    def rows_for(
+        vector_store_id: str, file_id: str, attributes: Mapping[str, Any], chunks: Sequence[Chunk]
+    ) -> list[dict[str, Any]]:
         attrs = json.dumps(dict(attributes), sort_keys=True)
-        rows = [
+        return [
             {
                 "id": f"{vector_store_id}:{file_id}:{chunk.index}",
                 "vector_store_id": vector_store_id,
@@ -59,7 +54,34 @@ class ChunkStore:
             }
             for chunk in chunks
         ]
+
+    async def add_rows(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        vectors: Sequence[Sequence[float]] | None,
+        space: str | None,
+    ) -> None:
+        """Append chunk rows (of any number of files) in one commit per table."""
         await self.index.add(rows, vectors, space)
+
+    async def add_file(
+        self,
+        vector_store_id: str,
+        file_id: str,
+        attributes: Mapping[str, Any],
+        chunks: Sequence[Chunk],
+        vectors: Sequence[Sequence[float]] | None,
+        space: str | None,
+    ) -> None:
+        await self.add_rows(
+            self.rows_for(vector_store_id, file_id, attributes, chunks), vectors, space
+        )
+
+    async def delete_files(self, vector_store_id: str, file_ids: Sequence[str]) -> None:
+        if file_ids:
+            await self.index.delete(
+                f"vector_store_id = {sql_str(vector_store_id)} AND {sql_in('file_id', file_ids)}"
+            )
 
     async def delete_file(self, vector_store_id: str, file_id: str) -> None:
         await self.index.delete(

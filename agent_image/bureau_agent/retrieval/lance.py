@@ -21,13 +21,18 @@ from pathlib import Path
 from typing import Any
 
 import lancedb
+import numpy as np
 import pyarrow as pa
-from lancedb.index import FTS
+from lancedb.index import FTS, Bitmap, IvfPq
 
 log = logging.getLogger(__name__)
 
 FTS_CONFIG = FTS(with_position=False, stem=True, remove_stop_words=True, ascii_folding=True)
 OPTIMIZE_EVERY_WRITES = 50
+VECTOR_INDEX_MIN_ROWS = 10_000
+"""Below this many vectors a flat scan is fast enough; above it ``optimize`` builds IVF-PQ."""
+NPROBES = 20
+REFINE_FACTOR = 4
 
 
 def sql_str(value: str) -> str:
@@ -70,7 +75,12 @@ class TextIndex:
     old versions so deleted rows leave the disk.
     """
 
-    def __init__(self, name: str, columns: Sequence[pa.Field]) -> None:
+    def __init__(
+        self, name: str, columns: Sequence[pa.Field], bitmap_columns: Sequence[str] = ()
+    ) -> None:
+        self.bitmap_columns = tuple(bitmap_columns)
+        """Low-cardinality filter columns (e.g. the vector store id): a bitmap index keeps
+        prefiltered searches as fast as unfiltered ones."""
         self.db: Any = None
         self.name = name
         self.schema = pa.schema(
@@ -108,10 +118,7 @@ class TextIndex:
                 table = self._vectors.get(name)
                 if table is None:
                     schema = pa.schema(
-                        [
-                            *[f for f in self.schema if f.name != "text"],
-                            pa.field("vector", pa.list_(pa.float32(), dim)),
-                        ]
+                        [*self.schema, pa.field("vector", pa.list_(pa.float32(), dim))]
                     )
                     table = await self.db.create_table(name, schema=schema, exist_ok=True)
                     self._vectors[name] = table
@@ -120,21 +127,24 @@ class TextIndex:
     async def add(
         self,
         rows: Sequence[Mapping[str, Any]],
-        vectors: Sequence[Sequence[float]] | None = None,
+        vectors: Sequence[Sequence[float]] | np.ndarray | None = None,
         space: str | None = None,
     ) -> None:
-        """Append rows (each with ``id``, ``text`` and the scalar columns) and their vectors."""
+        """Append rows (each with ``id``, ``text`` and the scalar columns) and their vectors.
+
+        The vector table holds a copy of the row (text included) so a vector hit needs no
+        second lookup; one ``add`` is one commit per table, so callers batch.
+        """
         if not rows:
             return
-        if vectors is not None and space is not None:
-            dim = len(vectors[0])
+        text_batch = pa.Table.from_pylist(list(rows), schema=self.schema)
+        if vectors is not None and space is not None and len(vectors):
+            matrix = np.asarray(vectors, dtype=np.float32)
+            dim = int(matrix.shape[1])
             table = await self._vector_table(space, dim, create=True)
-            vector_rows = [
-                {**{k: v for k, v in row.items() if k != "text"}, "vector": list(vector)}
-                for row, vector in zip(rows, vectors, strict=True)
-            ]
-            await table.add(vector_rows)
-        await self._text.add(list(rows))
+            column = pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), dim)
+            await table.add(text_batch.append_column("vector", column))
+        await self._text.add(text_batch)
         await self._wrote()
 
     async def delete(self, where: str) -> None:
@@ -145,6 +155,8 @@ class TextIndex:
 
     async def update(self, where: str, values: Mapping[str, Any]) -> None:
         await self._text.update(dict(values), where=where)
+        for table in list(self._vectors.values()):
+            await table.update(dict(values), where=where)
         await self._wrote()
 
     async def _wrote(self) -> None:
@@ -154,10 +166,11 @@ class TextIndex:
             await self.optimize()
 
     async def optimize(self, prune: timedelta = timedelta(minutes=1)) -> None:
-        """Compact, update the FTS index, and drop versions older than ``prune``."""
+        """Compact, update the indexes (adding missing ones), drop versions older than ``prune``."""
         self._optimizing = True
         try:
             for table in [self._text, *self._vectors.values()]:
+                await self._ensure_indexes(table)
                 with warnings.catch_warnings():
                     # prune=0 (after a user deletes memories) warns about concurrent readers in
                     # other processes; the agent is the only process using its database.
@@ -165,6 +178,27 @@ class TextIndex:
                     await table.optimize(cleanup_older_than=prune)
         finally:
             self._optimizing = False
+
+    async def _ensure_indexes(self, table: Any) -> None:
+        existing = {tuple(index.columns) for index in await table.list_indices()}
+        rows = int(await table.count_rows())
+        if not rows:
+            return
+        for column in self.bitmap_columns:
+            if (column,) not in existing:
+                await table.create_index(column, config=Bitmap())
+        if (
+            table is not self._text
+            and ("vector",) not in existing
+            and rows >= VECTOR_INDEX_MIN_ROWS
+        ):
+            dim = int((await table.schema()).field("vector").type.list_size)
+            config = IvfPq(
+                distance_type="cosine",
+                num_partitions=max(8, int(rows**0.5 / 2)),
+                num_sub_vectors=max(1, dim // 16) if dim % 16 == 0 else None,
+            )
+            await table.create_index("vector", config=config)
 
     async def count(self, where: str | None = None) -> int:
         return int(await self._text.count_rows(where))
@@ -185,11 +219,18 @@ class TextIndex:
         table = await self._vector_table(space, len(vector), create=False)
         if table is None:
             return []
-        builder = table.query().nearest_to(list(vector)).distance_type("cosine")
+        builder = (
+            table.query()
+            .nearest_to(list(vector))
+            .distance_type("cosine")
+            .nprobes(NPROBES)
+            .refine_factor(REFINE_FACTOR)
+        )
         if where:
             builder = builder.where(where)
-        rows = await builder.select(["id"]).limit(limit).to_list()
-        return [Hit(row["id"], 1.0 - float(row["_distance"]), row) for row in rows]
+        columns = [f.name for f in self.schema] + ["_distance"]
+        rows = await builder.select(columns).limit(limit).to_list()
+        return [Hit(row["id"], 1.0 - float(row.pop("_distance")), row) for row in rows]
 
     async def rows(
         self, where: str, columns: Sequence[str] | None = None, limit: int | None = None

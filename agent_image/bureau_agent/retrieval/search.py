@@ -101,22 +101,25 @@ class SearchEngine:
             except EmbeddingsError as exc:
                 log.warning("query embedding failed, searching full text only: %s", exc)
                 outcome.notes.append(f"embeddings unavailable ({exc}); full-text search only")
+        rows: dict[str, dict[str, Any]] = {}
         if embedder is not None and vectors is not None:
             outcome.mode = "hybrid"
-            ranked = await self._hybrid(queries, vectors, embedder.space, where, depth, request)
+            ranked = await self._hybrid(
+                queries, vectors, embedder.space, where, depth, request, rows
+            )
         else:
-            ranked = await self._full_text(queries, where, depth)
+            ranked = await self._full_text(queries, where, depth, rows)
         ranked = [(cid, _clamp(s)) for cid, s in ranked]
         ranked = [(cid, s) for cid, s in ranked if s >= request.score_threshold]
         ranked = ranked[: request.max_num_results]
-        rows = await self.chunks.fetch([cid for cid, _ in ranked])
         outcome.results = [_result(rows[cid], score) for cid, score in ranked if cid in rows]
         return outcome
 
     async def _full_text(
-        self, queries: Sequence[str], where: str, depth: int
+        self, queries: Sequence[str], where: str, depth: int, rows: dict[str, dict[str, Any]]
     ) -> list[tuple[str, float]]:
         lists = await asyncio.gather(*(self.chunks.full_text(q, where, depth) for q in queries))
+        _collect(lists, rows)
         best: dict[str, float] = {}
         for hits in lists:
             for hit in hits:
@@ -131,10 +134,12 @@ class SearchEngine:
         where: str,
         depth: int,
         request: SearchRequest,
+        rows: dict[str, dict[str, Any]],
     ) -> list[tuple[str, float]]:
         vector_lists = [self.chunks.nearest(v, space, where, depth) for v in vectors]
         if request.ranker == "none":
             lists = await asyncio.gather(*vector_lists)
+            _collect(lists, rows)
             best: dict[str, float] = {}
             for hits in lists:
                 for hit in hits:
@@ -142,6 +147,7 @@ class SearchEngine:
             return sorted(best.items(), key=lambda p: (-p[1], p[0]))
         text_lists = [self.chunks.full_text(q, where, depth) for q in queries]
         lists = await asyncio.gather(*vector_lists, *text_lists)
+        _collect(lists, rows)
         return fuse(lists)
 
 
@@ -158,3 +164,9 @@ def _result(row: dict[str, Any], score: float) -> SearchResult:
 
 def _clamp(score: float) -> float:
     return round(min(max(score, 0.0), 1.0), 6)
+
+
+def _collect(lists: Sequence[Sequence[Hit]], rows: dict[str, dict[str, Any]]) -> None:
+    for hits in lists:
+        for hit in hits:
+            rows.setdefault(hit.id, hit.row)

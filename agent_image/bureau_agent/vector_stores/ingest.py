@@ -1,10 +1,11 @@
 """Background ingestion: extract, chunk, embed (batched) and index vector store files.
 
-A fixed pool of workers drains one queue, so at most ``workers`` files are processed at once
-(CPU work runs in threads, embedding requests are batched by the embedder). Every failure is the
-file's own: it ends ``failed`` with ``last_error`` (``unsupported_file``, ``invalid_file`` or
-``server_error`` with the reason); the store and the other files go on. Files still
-``in_progress`` when the agent stopped are queued again at start.
+A fixed pool of workers prepares files (CPU work in threads, embedding requests batched by the
+embedder), so at most ``workers`` files are in preparation at once. One writer then indexes what
+is ready in groups (up to ``WRITE_BATCH`` files per LanceDB commit, because a commit costs far
+more than its rows). Every failure is the file's own: it ends ``failed`` with ``last_error``
+(``unsupported_file``, ``invalid_file``, or ``server_error`` with the reason); the store and the
+other files go on. Files still ``in_progress`` when the agent stopped are queued again at start.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import asyncio
 import json
 import logging
 import sqlite3
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bureau_agent.files.extract import extract_text
 from bureau_agent.files.storage import FileStorage
@@ -29,19 +32,22 @@ from bureau_agent.vector_stores import repository as repo
 log = logging.getLogger(__name__)
 
 DEFAULT_WORKERS = 4
+WRITE_BATCH = 64
 
 
-@dataclass(frozen=True)
-class Prepared:
-    chunks: list[Chunk]
+@dataclass
+class Ready:
+    vector_store_id: str
+    file_id: str
+    rows: list[dict[str, Any]]
     vectors: list[list[float]] | None
     space: str | None
 
     @property
     def usage_bytes(self) -> int:
-        text = sum(len(c.text.encode()) for c in self.chunks)
+        text = sum(len(row["text"].encode()) for row in self.rows)
         width = len(self.vectors[0]) * 4 if self.vectors else 0
-        return text + width * len(self.chunks)
+        return text + width * len(self.rows)
 
 
 class Ingestor:
@@ -58,44 +64,49 @@ class Ingestor:
         self.chunks = chunks
         self._embedder = embedder
         self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-        self._workers: list[asyncio.Task[None]] = []
+        self._ready: asyncio.Queue[Ready] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
         self._count = workers
 
     async def start(self) -> None:
         for vector_store_id, file_id in await self.db.run(repo.in_progress):
             self._queue.put_nowait((vector_store_id, file_id))
-        self._workers = [
+        self._tasks = [
             asyncio.create_task(self._work(), name=f"ingest-{i}") for i in range(self._count)
         ]
+        self._tasks.append(asyncio.create_task(self._write(), name="ingest-writer"))
 
     async def stop(self) -> None:
-        for task in self._workers:
+        for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
-        self._workers = []
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
 
     def submit(self, vector_store_id: str, file_ids: list[str]) -> None:
         for file_id in file_ids:
             self._queue.put_nowait((vector_store_id, file_id))
 
     async def drain(self) -> None:
-        """Wait until every queued file has been processed (tests and the benchmark)."""
+        """Wait until every queued file has been indexed or failed (tests and the benchmark)."""
         await self._queue.join()
 
     async def _work(self) -> None:
         while True:
             vector_store_id, file_id = await self._queue.get()
+            ready: Ready | None = None
             try:
-                await self.ingest(vector_store_id, file_id)
+                ready = await self.prepare(vector_store_id, file_id)
             except Exception:  # a bug must not kill the worker; the file is marked failed
                 log.exception("ingestion of %s into %s crashed", file_id, vector_store_id)
-                await self._finish_failed(
-                    vector_store_id, file_id, "server_error", "internal error"
-                )
-            finally:
+                await self._fail(vector_store_id, file_id, "server_error", "internal error")
+            if ready is None:
                 self._queue.task_done()
+            else:
+                self._ready.put_nowait(ready)  # the writer marks it done
 
-    async def ingest(self, vector_store_id: str, file_id: str) -> None:
+    async def prepare(self, vector_store_id: str, file_id: str) -> Ready | None:
+        """Extract, chunk and embed one file; None when it failed or needs no work."""
+
         def _load(conn: sqlite3.Connection) -> tuple[str, str, str] | None:
             row = repo.file_row(conn, vector_store_id, file_id)
             if row is None or row["status"] != "in_progress":
@@ -105,54 +116,75 @@ class Ingestor:
 
         loaded = await self.db.run(_load)
         if loaded is None:
-            return
+            return None
         filename, chunking_json, attributes_json = loaded
         path = self.storage.path(file_id)
         if not filename or not path.exists():
-            await self._finish_failed(vector_store_id, file_id, "invalid_file", "file not found")
-            return
+            await self._fail(vector_store_id, file_id, "invalid_file", "file not found")
+            return None
         strategy = ChunkingStrategy.parse(json.loads(chunking_json))
         try:
-            prepared = await self._prepare(filename, path, strategy)
+            chunks = await asyncio.to_thread(_extract_and_chunk, filename, path, strategy)
+            embedder = self._embedder()
+            vectors = await embedder.embed([c.text for c in chunks]) if embedder else None
         except ExtractionError as exc:
-            await self._finish_failed(vector_store_id, file_id, exc.code, exc.message)
-            return
+            await self._fail(vector_store_id, file_id, exc.code, exc.message)
+            return None
         except EmbeddingsError as exc:
-            await self._finish_failed(
-                vector_store_id, file_id, "server_error", f"embeddings: {exc}"
-            )
-            return
-        await self.chunks.delete_file(vector_store_id, file_id)
-        await self.chunks.add_file(
-            vector_store_id, file_id, json.loads(attributes_json), prepared.chunks,
-            prepared.vectors, prepared.space,
-        )  # fmt: skip
+            await self._fail(vector_store_id, file_id, "server_error", f"embeddings: {exc}")
+            return None
+        rows = ChunkStore.rows_for(vector_store_id, file_id, json.loads(attributes_json), chunks)
+        space = embedder.space if embedder is not None and vectors is not None else None
+        return Ready(vector_store_id, file_id, rows, vectors, space)
 
-        def _finish(conn: sqlite3.Connection) -> bool:
-            return repo.finish_file(
-                conn, vector_store_id, file_id, status="completed",
-                usage=prepared.usage_bytes, chunks=len(prepared.chunks),
-            )  # fmt: skip
+    async def _write(self) -> None:
+        while True:
+            batch = [await self._ready.get()]
+            while len(batch) < WRITE_BATCH and not self._ready.empty():
+                batch.append(self._ready.get_nowait())
+            try:
+                await self._index(batch)
+            except Exception as exc:
+                log.exception("indexing a batch of %d files failed", len(batch))
+                for item in batch:
+                    await self._fail(item.vector_store_id, item.file_id, "server_error", str(exc))
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
 
-        if not await self.db.run(_finish):  # cancelled or removed meanwhile: take the chunks back
-            await self.chunks.delete_file(vector_store_id, file_id)
+    async def _index(self, batch: list[Ready]) -> None:
+        by_store: dict[str, list[str]] = defaultdict(list)
+        by_space: dict[str | None, list[Ready]] = defaultdict(list)
+        for item in batch:
+            by_store[item.vector_store_id].append(item.file_id)
+            by_space[item.space].append(item)
+        for store_id, file_ids in by_store.items():  # a re-added file replaces its chunks
+            await self.chunks.delete_files(store_id, file_ids)
+        for space, items in by_space.items():
+            rows = [row for item in items for row in item.rows]
+            vectors = [v for item in items for v in item.vectors or []] if space else None
+            await self.chunks.add_rows(rows, vectors, space)
 
-    async def _prepare(self, filename: str, path: Path, strategy: ChunkingStrategy) -> Prepared:
-        chunks = await asyncio.to_thread(_extract_and_chunk, filename, path, strategy)
-        embedder = self._embedder()
-        if embedder is None or not chunks:
-            return Prepared(chunks, None, None)
-        vectors = await embedder.embed([c.text for c in chunks])
-        return Prepared(chunks, vectors, embedder.space)
+        def _finish(conn: sqlite3.Connection) -> list[Ready]:
+            gone = []
+            for item in batch:
+                done = repo.finish_file(
+                    conn, item.vector_store_id, item.file_id, status="completed",
+                    usage=item.usage_bytes, chunks=len(item.rows),
+                )  # fmt: skip
+                if not done:
+                    gone.append(item)
+            return gone
 
-    async def _finish_failed(
-        self, vector_store_id: str, file_id: str, code: str, message: str
-    ) -> None:
-        def _fail(conn: sqlite3.Connection) -> bool:
+        for item in await self.db.run(_finish):  # cancelled or removed meanwhile
+            await self.chunks.delete_files(item.vector_store_id, [item.file_id])
+
+    async def _fail(self, vector_store_id: str, file_id: str, code: str, message: str) -> None:
+        def _failed(conn: sqlite3.Connection) -> bool:
             error = {"code": code, "message": message}
             return repo.finish_file(conn, vector_store_id, file_id, status="failed", error=error)
 
-        await self.db.run(_fail)
+        await self.db.run(_failed)
 
 
 def _extract_and_chunk(filename: str, path: Path, strategy: ChunkingStrategy) -> list[Chunk]:
