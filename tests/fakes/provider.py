@@ -147,6 +147,7 @@ class FakeProvider:
             Route("/api/v1/embeddings", openrouter(self._embeddings), methods=["POST"]),
             Route("/api/v1/models", self._recorded(self._openrouter_models), methods=["GET"]),
             Route("/api/v1/key", openrouter(self._openrouter_key), methods=["GET"]),
+            Route("/api/v1/auth/key", openrouter(self._openrouter_key), methods=["GET"]),
             Route("/_fake/queue", self._control_queue, methods=["POST"]),
             Route("/_fake/requests", self._control_requests, methods=["GET"]),
             Route("/_fake/reset", self._control_reset, methods=["POST"]),

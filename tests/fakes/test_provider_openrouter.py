@@ -77,8 +77,9 @@ def test_models_list_is_public_like_openrouters(fake_provider: FakeProviderServe
     assert response.json()["data"]
 
 
-def test_key_endpoint_checks_the_key(fake_provider: FakeProviderServer) -> None:
-    url = fake_provider.openrouter_base_url + "/key"
+@pytest.mark.parametrize("path", ["/key", "/auth/key"])
+def test_key_endpoint_checks_the_key(fake_provider: FakeProviderServer, path: str) -> None:
+    url = fake_provider.openrouter_base_url + path
     good = httpx.get(url, headers={"Authorization": "Bearer sk-or-v1-abcd"})
     bad = httpx.get(url, headers={"Authorization": "Bearer sk-or-invalid"})
     assert good.json()["data"]["label"].endswith("abcd")
