@@ -23,6 +23,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -53,7 +54,7 @@ def wait_http(url: str, timeout: float = 30) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def queue(fake: str, *replies: dict[str, object]) -> None:
+def queue(fake: str, *replies: Any) -> None:
     httpx.post(
         fake + "/_fake/queue", json={"model": "*", "replies": list(replies)}
     ).raise_for_status()

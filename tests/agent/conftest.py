@@ -76,7 +76,7 @@ def agent_root() -> Iterator[Path]:
     """A traversable (0711) directory for the data dir, as in a desk: the tool user (nobody,
     when the tests run as root) can reach the workspace inside, not the secrets."""
     root = Path(tempfile.mkdtemp(prefix="bureau-agent-test-"))
-    os.chmod(root, 0o711)
+    os.chmod(root, 0o711)  # noqa: S103 - as a desk data dir
     yield root
     shutil.rmtree(root, ignore_errors=True)
 

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="union-attr,operator"
 """The Assistants API surface with the official openai SDK (OpenAI and AzureOpenAI clients)."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="union-attr,operator"
 """The provider key is invisible to tools: not in their environment, not in a file they can read."""
 
 from __future__ import annotations

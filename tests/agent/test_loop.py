@@ -1,3 +1,4 @@
+# mypy: disable-error-code="union-attr,operator"
 """The tool loop against the fake provider, for OpenAI- and Anthropic-shaped providers."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="union-attr,operator"
 """Runs end to end: streaming events, requires_action round trip, cancel, expiry, tool steps."""
 
 from __future__ import annotations

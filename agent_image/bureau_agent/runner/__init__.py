@@ -1,1 +1,1 @@
-"""The run loop: a thin manager (``manager``) over phases (prepare, execute, resolve) in ``loop``."""
+"""The run loop: a thin manager (``manager``) over the phases (prepare, execute, resolve)."""

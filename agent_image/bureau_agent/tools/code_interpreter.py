@@ -56,7 +56,7 @@ def code_interpreter_tool(sandbox: Sandbox) -> Tool:
             [_python(), "-I", "-"],
             sandbox=sandbox,
             cwd=workdir,
-            timeout=ctx.timeout_seconds,
+            time_limit=ctx.timeout_seconds,
             output_limit=ctx.output_limit,
             stdin=code.encode(),
         )

@@ -45,7 +45,7 @@ async def run_process(
     *,
     sandbox: Sandbox,
     cwd: Path,
-    timeout: float,
+    time_limit: float,
     output_limit: int,
     stdin: bytes | None = None,
 ) -> ProcessResult:
@@ -71,7 +71,7 @@ async def run_process(
     reader = asyncio.ensure_future(_read_capped(proc.stdout, output_limit))
     timed_out = False
     try:
-        await asyncio.wait_for(proc.wait(), timeout)
+        await asyncio.wait_for(proc.wait(), time_limit)
     except TimeoutError:
         timed_out = True
     finally:

@@ -128,7 +128,7 @@ def prepare_workspace(sandbox: Sandbox, data_dir: Path) -> None:
     sandbox.workspace.mkdir(parents=True, exist_ok=True)
     if sandbox.workspace.is_relative_to(data_dir):
         with contextlib.suppress(OSError):
-            os.chmod(data_dir, 0o711)
+            os.chmod(data_dir, 0o711)  # noqa: S103 - traversable, not listable
         if created:
             sandbox.own(sandbox.workspace)
             with contextlib.suppress(OSError):

@@ -37,7 +37,7 @@ def shell_tool(sandbox: Sandbox) -> Tool:
             [shell, "-c", command],
             sandbox=sandbox,
             cwd=ctx.workspace,
-            timeout=timeout,
+            time_limit=timeout,
             output_limit=ctx.output_limit,
         )
         return result.describe(timeout)
