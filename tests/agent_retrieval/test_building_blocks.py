@@ -47,7 +47,7 @@ def test_boolean_chunk_size_is_not_an_integer() -> None:
 
 
 def test_filters_compare_like_openai() -> None:
-    attrs = {"year": 2024, "team": "ops", "public": True}
+    attrs: dict[str, str | float | bool] = {"year": 2024, "team": "ops", "public": True}
     assert parse_filter({"type": "gt", "key": "year", "value": 2023})(attrs)
     assert not parse_filter({"type": "gt", "key": "team", "value": 3})(attrs)
     assert parse_filter({"type": "in", "key": "team", "value": ["ops", "dev"]})(attrs)
