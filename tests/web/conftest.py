@@ -149,7 +149,7 @@ def agent_wheel_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return dist
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack(
     tmp_path_factory: pytest.TempPathFactory,
     agent_wheel_dir: Path,
