@@ -337,10 +337,11 @@ async def destroy(rt: Runtime, job: Job) -> None:
 
 
 async def noop(rt: Runtime, job: Job) -> None:
-    """For tests and benchmarks: sleeps ``payload['sleep']`` seconds, then appends the job id to
-    the file ``payload['record']`` (one line per run: proves each job ran exactly once)."""
+    """For tests and benchmarks: sleeps ``payload['sleep']`` seconds (only on the first
+    ``payload['sleep_attempts']`` attempts, when given), then appends the job id to the file
+    ``payload['record']`` (one line per run: proves each job ran exactly once)."""
     seconds = float(job.payload.get("sleep", 0))
-    if seconds:
+    if seconds and job.attempts <= int(job.payload.get("sleep_attempts", job.attempts)):
         await asyncio.sleep(seconds)
     record = job.payload.get("record")
     if record:

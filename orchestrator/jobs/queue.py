@@ -11,7 +11,7 @@ next heartbeat tells its worker to stop.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import update
@@ -21,6 +21,13 @@ from orchestrator.db import Database
 from orchestrator.models import Job, JobState, utcnow
 
 HeartbeatResult = Literal["ok", "cancel", "lost"]
+
+
+def _locked_now(session: Session) -> datetime:
+    """Begin the transaction first (on SQLite: take the write lock), then read the clock, so a
+    wait for the lock never makes a fresh timestamp look old to the reaper."""
+    session.connection()
+    return utcnow()
 
 
 def enqueue(
@@ -46,8 +53,8 @@ def enqueue(
 
 def acquire(db: Database, worker_id: str, kinds: Iterable[str] | None = None) -> Job | None:
     """Take the oldest due job, mark it running for ``worker_id``; None when nothing is due."""
-    now = utcnow()
     with db.session() as session:
+        now = _locked_now(session)
         query = (
             select(Job)
             .where(Job.state == JobState.QUEUED.value, Job.run_after <= now)
@@ -75,8 +82,8 @@ def acquire(db: Database, worker_id: str, kinds: Iterable[str] | None = None) ->
 
 def heartbeat(db: Database, job_id: str, worker_id: str) -> HeartbeatResult:
     """Refresh a running job's heartbeat; say whether to go on, cancel, or give up (lost)."""
-    now = utcnow()
     with db.session() as session:
+        now = _locked_now(session)
         result = session.execute(
             update(Job)
             .where(
@@ -102,13 +109,13 @@ def _finish(
     *,
     requeue_after: float | None = None,
 ) -> bool:
-    now = utcnow()
-    values: dict[str, Any] = {"state": state.value, "error": error, "updated_at": now}
-    if requeue_after is not None:
-        values["run_after"] = now + timedelta(seconds=requeue_after)
-        values["worker_id"] = None
-        values["heartbeat_at"] = None
     with db.session() as session:
+        now = _locked_now(session)
+        values: dict[str, Any] = {"state": state.value, "error": error, "updated_at": now}
+        if requeue_after is not None:
+            values["run_after"] = now + timedelta(seconds=requeue_after)
+            values["worker_id"] = None
+            values["heartbeat_at"] = None
         result = session.execute(
             update(Job)
             .where(
@@ -136,8 +143,8 @@ def mark_cancelled(db: Database, job_id: str, worker_id: str) -> bool:
 
 def requeue(db: Database, job_id: str, worker_id: str, delay: float, note: str) -> bool:
     """Put a running job back (without counting it as failed), e.g. to wait for another job."""
-    now = utcnow()
     with db.session() as session:
+        now = _locked_now(session)
         result = session.execute(
             update(Job)
             .where(col(Job.id) == job_id, col(Job.worker_id) == worker_id)
@@ -195,10 +202,10 @@ def reap(db: Database, stale_seconds: float) -> tuple[list[Job], list[Job]]:
 
     Returns (requeued, failed) so the caller can fail the desks of the failed ones.
     """
-    cutoff = utcnow() - timedelta(seconds=stale_seconds)
     requeued: list[Job] = []
     failed: list[Job] = []
     with db.session() as session:
+        cutoff = _locked_now(session) - timedelta(seconds=stale_seconds)
         query = select(Job).where(
             Job.state == JobState.RUNNING.value, col(Job.heartbeat_at) < cutoff
         )

@@ -132,7 +132,8 @@ class WorkerPool:
     def _record(self, job: Job, slot_id: str, outcome: BaseException | None) -> None:
         db = self.rt.db
         if outcome is None or isinstance(outcome, JobAbort):
-            queue.complete(db, job.id, slot_id)
+            if not queue.complete(db, job.id, slot_id):
+                log.warning("job %s finished after its lease was lost (reaped)", job.id)
             return
         if isinstance(outcome, asyncio.CancelledError):
             queue.mark_cancelled(db, job.id, slot_id)
