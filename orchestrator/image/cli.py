@@ -49,13 +49,13 @@ def build(
     """Build the guest image (cached by recipe + agent sources) and install it for qemu."""
     if source not in ("offline", "online"):
         raise typer.BadParameter("--source must be offline or online")
-    console = Console(stderr=True)
+    console = Console(stderr=True, log_path=False)
     settings = ImageSettings()
     with console.status("building image…") as status:
 
         def progress(line: str) -> None:
             if line.startswith("stage: "):
-                console.log(f"[bold]{line[7:]}", _stack_offset=1)
+                console.log(f"[bold]{line[7:]}")
             elif verbose:
                 console.log(line, markup=False, highlight=False)
             status.update(f"[dim]{line[:110]}", spinner="dots")

@@ -88,6 +88,8 @@ Environment=BUREAU_AGENT_DATA_DIR=/var/lib/bureau-test/agent
 ExecStart=/opt/bureau/venv/bin/bureau-agent serve --host 0.0.0.0 --port 7443 \\
   --tls-cert /etc/bureau-test/cert.pem --tls-key /etc/bureau-test/key.pem
 Restart=on-failure
+StandardOutput=journal+console
+StandardError=journal+console
 
 [Install]
 WantedBy=multi-user.target
