@@ -66,7 +66,8 @@ async def desks_page(request: Request) -> Response:
         if error.status == 401:
             raise SignInRequired from error
         raise
-    return render(request, "desks.html", session, desks=desks_of(payload), nav="desks")
+    desks = [desk for desk in desks_of(payload) if desk.state != "deleted"]
+    return render(request, "desks.html", session, desks=desks, nav="desks")
 
 
 @router.get("/desks/new")

@@ -196,6 +196,8 @@ def test_delete_asks_for_the_name_then_deletes(page: Page, stack: Stack) -> None
     expect(page).to_have_url(re.compile(r"/desks$"))
     stack.wait_state("alice", desk_id, "deleted")
     assert desk_id not in stack.driver.agents
+    page.reload()
+    expect(page.locator(f'tr[data-desk-id="{desk_id}"]')).to_have_count(0)
 
 
 def test_stop_asks_for_confirmation_in_a_dialog(page: Page, stack: Stack, ready_desk: str) -> None:
