@@ -279,3 +279,23 @@ def test_stop_then_start_after_confirming(page: Page, stack: Stack, ready_desk: 
     page.get_by_role("dialog").get_by_role("button", name="Start").click()
     expect(page.locator("[data-desk-badge]")).to_have_text("ready", timeout=60_000)
     expect(page.locator("[data-chat]")).to_be_visible()
+
+
+def test_a_streaming_answer_can_be_stopped(page: Page, stack: Stack, ready_desk: str) -> None:
+    from tests.fakes.provider_replies import Text
+
+    words = " ".join(f"word{i}" for i in range(200))
+    stack.fake.provider.queue("*", Text(words, chunk_delay=0.1))
+    try:
+        sign_in(page, stack, "alice")
+        page.goto(f"{stack.url}/desks/{ready_desk}")
+        page.get_by_role("button", name="New conversation").click()
+        page.get_by_label("Message", exact=True).fill("Tell me a long story.")
+        page.get_by_role("button", name="Send").click()
+        expect(page.locator(".msg-assistant .msg-text").last).to_contain_text("word3")
+        page.get_by_role("button", name="Stop answering").click()
+        expect(page.locator("[data-chat-error]")).to_have_text("You stopped this answer.")
+        expect(page.get_by_role("button", name="Stop answering")).to_be_hidden()
+        assert "word199" not in page.locator(".msg-assistant .msg-text").last.inner_text()
+    finally:
+        stack.fake.provider.reset()

@@ -11,12 +11,14 @@
   const textarea = composer.querySelector('textarea');
   const files = composer.querySelector('input[type=file]');
   const sendButton = composer.querySelector('[data-send]');
+  const cancelButton = composer.querySelector('[data-cancel]');
   const errorEl = composer.querySelector('[data-chat-error]');
   const threadsKey = 'bureau.threads.' + deskId;
   const HEADERS = { 'OpenAI-Beta': 'assistants=v2' };
   let assistantId = null;
   let threadId = null;
   let started = false;
+  let activeRun = null;
 
   function call(method, path, body, opts) {
     return Bureau.api(method, base + path, body, Object.assign({ headers: HEADERS }, opts || {}));
@@ -225,7 +227,12 @@
       if (raw === '[DONE]') return;
       let data;
       try { data = JSON.parse(raw); } catch (e) { return; }
-      if (name === 'thread.message.created' && data.role === 'assistant') {
+      if (name === 'thread.run.created') {
+        activeRun = { thread: tid, id: data.id };
+        cancelButton.hidden = false;
+      } else if (name === 'thread.run.cancelled') {
+        failure = 'You stopped this answer.';
+      } else if (name === 'thread.message.created' && data.role === 'assistant') {
         texts[data.id] = bubble('assistant');
         texts[data.id].parentNode.classList.add('streaming');
       } else if (name === 'thread.message.delta') {
@@ -267,7 +274,21 @@
         failure = data.message || (data.error && data.error.message) || 'The agent reported an error.';
       }
     });
+    activeRun = null;
+    cancelButton.hidden = true;
     if (failure) showError(failure);
+  }
+
+  async function cancelRun() {
+    if (!activeRun) return;
+    cancelButton.disabled = true;
+    try {
+      await call('POST', '/threads/' + encodeURIComponent(activeRun.thread) + '/runs/' + encodeURIComponent(activeRun.id) + '/cancel', {});
+    } catch (error) {
+      showError('Could not stop the answer: ' + error.message);
+    } finally {
+      cancelButton.disabled = false;
+    }
   }
 
   async function send(ev) {
@@ -302,6 +323,8 @@
         : error.message);
     } finally {
       sendButton.disabled = false;
+      cancelButton.hidden = true;
+      activeRun = null;
     }
   }
 
@@ -310,6 +333,7 @@
     started = true;
     chat.hidden = false;
     composer.addEventListener('submit', send);
+    cancelButton.addEventListener('click', cancelRun);
     textarea.addEventListener('keydown', function (ev) {
       if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) composer.requestSubmit();
     });
