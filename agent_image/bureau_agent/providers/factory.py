@@ -6,10 +6,8 @@ import hashlib
 
 from bureau_agent.config import DEFAULT_CHAT_ENDPOINTS, AgentConfig
 from bureau_agent.credentials import ProviderSettings
-from bureau_agent.providers.anthropic_messages import AnthropicMessagesModel
 from bureau_agent.providers.base import Model
 from bureau_agent.providers.errors import NotConfigured
-from bureau_agent.providers.openai_chat import OpenAIChatModel
 from bureau_agent.providers.retry import RetryingModel
 from bureau_agent.services import ModelFactory
 
@@ -27,11 +25,16 @@ def default_model_factory(config: AgentConfig) -> ModelFactory:
         if model is not None:
             return model
         inner: Model
+        # SDKs are imported on first use: a desk loads only its provider's (~25-50 MiB each).
         if settings.provider == "anthropic":
+            from bureau_agent.providers.anthropic_messages import AnthropicMessagesModel
+
             inner = AnthropicMessagesModel(
                 api_key=key, endpoint=endpoint, timeout=config.provider_timeout_seconds
             )
         else:
+            from bureau_agent.providers.openai_chat import OpenAIChatModel
+
             inner = OpenAIChatModel(
                 api_key=key,
                 endpoint=endpoint,

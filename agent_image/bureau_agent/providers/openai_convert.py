@@ -45,12 +45,26 @@ def tool_to_openai(tool: ToolSpec) -> dict[str, Any]:
     return {"type": "function", "function": fn}
 
 
+JSON_NOTE = "Respond in JSON."
+
+
+def _instructions(request: ModelRequest) -> str:
+    """OpenAI refuses JSON mode unless a message mentions JSON: say it when nothing does."""
+    fmt = request.settings.response_format or {}
+    if fmt.get("type") not in ("json_object", "json_schema"):
+        return request.instructions
+    texts = [request.instructions, *(m.content for m in request.messages)]
+    if any("json" in t.lower() for t in texts):
+        return request.instructions
+    return (request.instructions + "\n\n" + JSON_NOTE).strip()
+
+
 def request_to_openai(request: ModelRequest, *, max_tokens_field: str) -> dict[str, Any]:
     """The keyword arguments of ``chat.completions.create`` (streaming, with usage)."""
     s = request.settings
     body: dict[str, Any] = {
         "model": request.model,
-        "messages": messages_to_openai(request.instructions, request.messages),
+        "messages": messages_to_openai(_instructions(request), request.messages),
         "stream": True,
         "stream_options": {"include_usage": True},
     }

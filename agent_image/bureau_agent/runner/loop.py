@@ -140,12 +140,11 @@ class Turn:
     async def call_model(self, capped: bool) -> tuple[ModelResponse, dict[str, Any] | None]:
         settings = self.settings(capped)
         while True:
-            tools = [] if capped and self.provider.provider == "anthropic" else self.tools.specs
             request = ModelRequest(
                 model=self.state.model,
                 instructions=self.state.instructions,
                 messages=self.messages_for_call(),
-                tools=tools,
+                tools=self.tools.specs,
                 settings=settings,
             )
             message: dict[str, Any] | None = None

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 
 def format_problem(text: str, response_format: Any) -> str | None:
     """Why ``text`` does not satisfy ``response_format`` (json_object / json_schema), or None."""
@@ -21,6 +19,8 @@ def format_problem(text: str, response_format: Any) -> str | None:
         return f"the answer is not valid JSON ({exc})"
     if kind == "json_object":
         return None if isinstance(value, dict) else "the answer is not a JSON object"
+    from jsonschema import Draft202012Validator  # only runs with a JSON schema pay for it
+
     schema = (response_format.get("json_schema") or {}).get("schema") or {}
     errors = sorted(Draft202012Validator(schema).iter_errors(value), key=lambda e: list(e.path))
     if errors:
