@@ -9,7 +9,7 @@ from orchestrator.image.manifest import Manifest
 from orchestrator.image.offline import build_offline
 from orchestrator.image.online import build_online
 from orchestrator.image.settings import ImageSettings
-from orchestrator.image.steps import BuildProgress, exclusive
+from orchestrator.image.steps import BuildProgress, exclusive, prune_cache
 from orchestrator.image.store import install_image
 
 Source = Literal["offline", "online"]
@@ -31,4 +31,5 @@ def build_image(
             built = build_offline(settings, name, progress, force=force)
         else:
             built = build_online(settings, name, progress, force=force)
+        prune_cache(settings.cache)
     return install_image(built, data_dir, name)

@@ -48,6 +48,7 @@ def build_offline(
     image_dir = settings.cache / f"image-{key}"
     if not force and load_manifest(image_dir) is not None:
         progress(f"stage: cached image {image_dir}")
+        os.utime(image_dir)  # recently used: kept by prune_cache
         return image_dir
     if os.geteuid() != 0:
         raise ImageBuildError(
@@ -112,6 +113,7 @@ def _ensure_rootfs(settings: ImageSettings, progress: BuildProgress, *, force: b
     marker = settings.cache / f"rootfs-{rkey}.complete"
     if marker.exists() and rootfs.is_dir() and not force:
         progress(f"stage: cached root filesystem {rootfs}")
+        os.utime(rootfs)
         return rootfs
     marker.unlink(missing_ok=True)
     tmp = settings.cache / f"rootfs-{rkey}.tmp"

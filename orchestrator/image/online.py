@@ -11,6 +11,7 @@ cloud.debian.org.
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import time
 from datetime import UTC, datetime
@@ -58,6 +59,7 @@ def build_online(
     image_dir = settings.cache / f"image-{key}"
     if not force and load_manifest(image_dir) is not None:
         progress(f"stage: cached image {image_dir}")
+        os.utime(image_dir)  # recently used: kept by prune_cache
         return image_dir
     require_tools("qemu-img", "qemu-system-x86_64", "genisoimage")
     started = time.monotonic()

@@ -37,10 +37,19 @@ def run_logged(
     except OSError as exc:
         raise ImageBuildError(f"cannot run {cmd[0]}: {exc}") from exc
     assert proc.stdout is not None
-    for line in proc.stdout:
-        line = line.rstrip()
-        tail.append(line)
-        progress(line)
+    try:
+        for line in proc.stdout:
+            line = line.rstrip()
+            tail.append(line)
+            progress(line)
+    finally:
+        if proc.poll() is None:  # interrupted: let the script's traps unmount, then stop it
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        proc.stdout.close()
     code = proc.wait()
     if code != 0:
         output = "\n".join(tail)
@@ -94,3 +103,16 @@ def link_or_copy(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:
         shutil.copy2(source, target)
+
+
+def prune_cache(cache: Path, keep: int = 2) -> None:
+    """Keep the ``keep`` newest root filesystems and images; remove older ones (and .tmp leftovers).
+
+    Installed images are hard links, so a pruned cache entry never breaks an installed image.
+    """
+    for kind in ("rootfs-", "image-"):
+        entries = [p for p in cache.glob(f"{kind}*") if p.is_dir() and not p.name.endswith(".tmp")]
+        entries.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in entries[keep:]:
+            remove_tree(old)
+            (cache / f"{old.name}.complete").unlink(missing_ok=True)

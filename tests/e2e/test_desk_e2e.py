@@ -27,7 +27,7 @@ from tests.helpers.servers import free_port
 from tests.helpers.wait import wait_until
 from tests.qemu.image import ensure_image
 
-pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.timeout(1500)]
+pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.timeout(1800)]
 READY_TIMEOUT = 600.0
 MODEL = "gpt-4o"
 

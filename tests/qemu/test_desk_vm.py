@@ -38,7 +38,7 @@ from tests.qemu.guest import (
     standalone_user_data,
 )
 
-pytestmark = [pytest.mark.vm, pytest.mark.slow]
+pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.timeout(1800)]
 BOOT_TIMEOUT = 420.0
 TLS = self_signed()
 
