@@ -224,3 +224,32 @@ def test_adding_a_message_during_an_active_run_is_400(
     except openai.BadRequestError:
         return
     raise AssertionError("expected a 400")
+
+
+class ToolWatcher(AssistantEventHandler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.created: list[str] = []
+        self.done: list[str] = []
+
+    @override
+    def on_tool_call_created(self, tool_call) -> None:  # type: ignore[no-untyped-def]
+        self.created.append(tool_call.type)
+
+    @override
+    def on_tool_call_done(self, tool_call) -> None:  # type: ignore[no-untyped-def]
+        self.done.append(tool_call.function.output)
+
+
+def test_streamed_builtin_tool_calls_reach_the_handler(
+    client: openai.OpenAI, fake_provider: FakeProviderServer
+) -> None:
+    fake_provider.provider.queue("*", ToolCalls([Call("shell", {"command": "echo streamed"})]))
+    assistant_id, thread_id = setup(client, "go")
+    handler = ToolWatcher()
+    with client.beta.threads.runs.stream(
+        thread_id=thread_id, assistant_id=assistant_id, event_handler=handler
+    ) as stream:
+        stream.until_done()
+    assert handler.created == ["function"]
+    assert "streamed" in handler.done[0]
