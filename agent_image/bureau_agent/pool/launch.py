@@ -1,0 +1,156 @@
+"""Hand over from the root resumer to the agent: fork, drop to ``bureau``, enroll, serve.
+
+The child is forked after the kernel RNG was reseeded: Python reseeds ``random`` in a fork child
+and OpenSSL's DRBGs (the system one and the copy inside ``cryptography``) reseed from the kernel
+when they see a new pid, so the TLS key made during enrollment owes nothing to the template's RNG
+state. The agent's modules were imported before the snapshot, so the child starts in milliseconds
+where a fresh ``bureau-agent`` process costs seconds under TCG.
+"""
+
+from __future__ import annotations
+
+import grp
+import json
+import os
+import pwd
+import select
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bureau_agent.pool.resume import LaunchResult
+
+ServeFn = Callable[[Path], None]
+
+
+def drop_privileges(user: str, groups: tuple[str, ...]) -> None:
+    """Become ``user`` with its primary group and ``groups`` (like the agent's systemd unit)."""
+    entry = pwd.getpwnam(user)
+    extra = [grp.getgrnam(name).gr_gid for name in groups]
+    os.setgroups([entry.pw_gid, *extra])
+    os.setgid(entry.pw_gid)
+    os.setuid(entry.pw_uid)
+    os.environ["HOME"] = entry.pw_dir
+    os.environ["USER"] = user
+    os.umask(0o077)
+
+
+def wait_port_free(host: str, port: int, timeout: float = 30.0) -> None:
+    """The resumer still listens on the agent port until it has answered: wait for it to let go."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+                return
+            except OSError:
+                if time.monotonic() >= deadline:
+                    raise
+        time.sleep(0.02)
+
+
+def enroll_and_serve(config_file: Path, report: Callable[[dict[str, object]], None]) -> None:
+    """The child's work as the agent user: H4's enrollment, then H4's mutual-TLS server."""
+    from bureau_agent.cli import _serve
+    from bureau_agent.config import load_config
+    from bureau_agent.enroll import EnrollmentError, ensure_enrolled
+
+    config = load_config(config_file)
+    try:
+        tls, creds = ensure_enrolled(config)
+    except EnrollmentError as exc:
+        report({"enrolled": False, "error": str(exc)[:500]})
+        return
+    report({"enrolled": True})
+    wait_port_free(config.agent_host, config.agent_port)
+    _serve(
+        config,
+        config.agent_host,
+        config.agent_port,
+        cert=tls.cert,
+        key=tls.key,
+        client_ca=tls.client_ca,
+        credentials=creds,
+    )
+
+
+class ForkLauncher:
+    def __init__(
+        self,
+        *,
+        user: str | None = "bureau",
+        groups: tuple[str, ...] = ("desk",),
+        enroll_timeout: float = 120.0,
+        fds_to_close: Callable[[], list[int]] = list,
+        work: Callable[[Path, Callable[[dict[str, object]], None]], None] = enroll_and_serve,
+    ) -> None:
+        self.user = user
+        self.groups = groups
+        self.enroll_timeout = enroll_timeout
+        self.fds_to_close = fds_to_close
+        self.work = work
+        self.child_pid: int | None = None
+
+    def launch(self, config_file: Path) -> LaunchResult:
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child never returns to the caller
+            os.close(read_fd)
+            self._child(config_file, write_fd)
+        os.close(write_fd)
+        self.child_pid = pid
+        try:
+            return self._await_report(read_fd)
+        finally:
+            os.close(read_fd)
+
+    def _child(self, config_file: Path, write_fd: int) -> None:  # pragma: no cover
+        status = 0
+
+        def report(message: dict[str, object]) -> None:
+            os.write(write_fd, json.dumps(message).encode())
+            os.close(write_fd)
+
+        try:
+            for fd in self.fds_to_close():
+                os.close(fd)
+            if self.user is not None:
+                drop_privileges(self.user, self.groups)
+            self.work(config_file, report)
+        except BaseException as exc:  # the child must never unwind into the parent's code
+            status = 3
+            try:
+                report({"enrolled": False, "error": f"agent failed: {exc}"[:500]})
+            except OSError:
+                pass
+        os._exit(status)
+
+    def _await_report(self, read_fd: int) -> LaunchResult:
+        deadline = time.monotonic() + self.enroll_timeout
+        chunks = b""
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return LaunchResult(False, f"no enrollment within {self.enroll_timeout:.0f}s")
+            ready, _, _ = select.select([read_fd], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(read_fd, 4096)
+            if not chunk:
+                break
+            chunks += chunk
+        try:
+            message = json.loads(chunks)
+        except ValueError:
+            return LaunchResult(False, "the agent exited before enrolling")
+        error = message.get("error")
+        return LaunchResult(bool(message.get("enrolled")), str(error) if error else None)
+
+    def wait_child(self) -> int:
+        """Block until the agent child exits; its exit status."""
+        if self.child_pid is None:
+            return 0
+        _, status = os.waitpid(self.child_pid, 0)
+        return os.waitstatus_to_exitcode(status)
