@@ -29,7 +29,9 @@ class UnsafeSettingsError(ValueError):
 class Settings(BaseSettings):
     """Everything ``bureau serve`` and ``bureau worker`` read from the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="BUREAU_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="BUREAU_", extra="ignore", hide_input_in_errors=True
+    )
 
     environment: Environment = "development"
     data_dir: Path = Path(".bureau")
