@@ -31,7 +31,7 @@ class RunRecorder:
 
     async def update_run(self, event: str | None = None, **changes: Any) -> dict[str, Any]:
         self.run.update(changes)
-        await self.services.docs.replace(RUN, self.run)
+        self.services.docs.replace_later(RUN, self.run)
         if event:
             self.emit(event, dict(self.run))
         return self.run
@@ -55,7 +55,7 @@ class RunRecorder:
             "usage": None,
             "metadata": {},
         }
-        await self.services.docs.insert(STEP, step, parent=self.run_id)
+        self.services.docs.insert_later(STEP, step, parent=self.run_id)
         self.emit("thread.run.step.created", step)
         self.emit("thread.run.step.in_progress", step)
         return step
@@ -80,7 +80,7 @@ class RunRecorder:
             step[stamp[status]] = now
         if status == "expired":
             step["expired_at"] = now
-        await self.services.docs.replace(STEP, step)
+        self.services.docs.replace_later(STEP, step)
         self.emit(f"thread.run.step.{status}", step)
         return step
 
@@ -94,7 +94,7 @@ class RunRecorder:
             assistant_id=self.run["assistant_id"],
             run_id=self.run_id,
         )
-        await self.services.docs.insert(
+        self.services.docs.insert_later(
             MESSAGE, message, parent=self.run["thread_id"], run_id=self.run_id
         )
         self.emit("thread.message.created", message)
@@ -129,7 +129,7 @@ class RunRecorder:
             )
         else:
             message.update(status="completed", completed_at=now)
-        await self.services.docs.replace(MESSAGE, message)
+        self.services.docs.replace_later(MESSAGE, message)
         event = "incomplete" if incomplete_reason else "completed"
         self.emit(f"thread.message.{event}", message)
         return message

@@ -8,14 +8,16 @@ threads), so callers ``await db.run(fn)`` with a plain function of the connectio
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _CORE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -30,6 +32,12 @@ CREATE TABLE IF NOT EXISTS objects (
 CREATE INDEX IF NOT EXISTS objects_kind_parent ON objects(kind, parent, seq);
 CREATE INDEX IF NOT EXISTS objects_status ON objects(kind, status);
 """
+
+
+def _log_failure(future: Future[object]) -> None:
+    error = future.exception()
+    if error is not None:
+        log.error("queued database write failed: %r", error)
 
 
 class Database:
@@ -76,6 +84,15 @@ class Database:
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` in one transaction on the database thread."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._call, fn)
+
+    def run_later(self, fn: Callable[[sqlite3.Connection], object]) -> None:
+        """Queue ``fn`` without waiting (the run loop's writes).
+
+        Statements run in submission order on the one database thread, so any later ``run``
+        (a client reading a step) sees this write. Failures are logged; ``close`` drains the queue.
+        """
+        future = self._executor.submit(self._call, fn)
+        future.add_done_callback(_log_failure)
 
     def run_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Blocking variant for startup code and CLI commands."""

@@ -19,6 +19,10 @@ from bureau_agent.store.db import Database
 Doc = dict[str, Any]
 
 
+def _dump(doc: Doc) -> str:
+    return json.dumps(doc, separators=(",", ":"))
+
+
 def _load(row: sqlite3.Row) -> Doc:
     body: Doc = json.loads(row["body"])
     return body
@@ -90,6 +94,27 @@ class DocumentStore:
             return doc
 
         return await self.db.run(_update)
+
+    def insert_later(
+        self, kind: str, doc: Doc, *, parent: str | None = None, run_id: str | None = None
+    ) -> None:
+        """``insert`` without waiting (ordered before any later read: ``Database.run_later``)."""
+        row = (doc["id"], kind, parent, run_id, doc.get("status"), _dump(doc))
+        self.db.run_later(
+            lambda conn: conn.execute(
+                "INSERT INTO objects(id, kind, parent, run_id, status, body) VALUES (?,?,?,?,?,?)",
+                row,
+            )
+        )
+
+    def replace_later(self, kind: str, doc: Doc) -> None:
+        """``replace`` without waiting; the body is serialized now, so later edits don't leak."""
+        row = (_dump(doc), doc.get("status"), doc["id"], kind)
+        self.db.run_later(
+            lambda conn: conn.execute(
+                "UPDATE objects SET body=?, status=? WHERE id=? AND kind=?", row
+            )
+        )
 
     async def replace(self, kind: str, doc: Doc) -> None:
         def _replace(conn: sqlite3.Connection) -> None:
