@@ -199,6 +199,22 @@ def test_agent_is_installed_from_the_pinned_server_then_left_alone(
     assert second.returncode == 0, second.stderr
     assert "agent 0.1.0 already installed" in second.stdout
     assert len(dist_server.requests) == fetched
+    assert (tmp_path / "agent-version").read_text() == "0.1.0\n"
+
+
+@pytest.mark.slow
+def test_a_stale_version_file_does_not_skip_the_install(
+    dist_server: DistServer, tmp_path: Path
+) -> None:
+    script = _install_script(dist_server, tmp_path, _sha(dist_server), dist_server.ca_pem)
+    (tmp_path / "agent-version").write_text("0.0.9\n")
+    (tmp_path / "venv/bin").mkdir(parents=True)
+    stale = tmp_path / "venv/bin/bureau-agent"
+    stale.write_text("#!/bin/sh\necho bureau-agent 0.0.9\n")
+    stale.chmod(0o755)
+    result = _run(script)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "installing agent 0.1.0" in result.stdout
 
 
 def test_wheel_with_a_wrong_sha256_is_refused(dist_server: DistServer, tmp_path: Path) -> None:
