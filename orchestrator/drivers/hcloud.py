@@ -154,7 +154,17 @@ class HcloudDriver:
         stack = stack_name(desk_id)
         async with self._desk(desk_id):
             report("destroying the desk's resources")
-            await self._with_recovery(desk_id, report, lambda: self.engine.destroy(stack, report))
+            try:
+                await self._with_recovery(
+                    desk_id, report, lambda: self.engine.destroy(stack, report)
+                )
+            except PermanentDriverError as exc:
+                # Delete must always end with nothing left: when Pulumi cannot destroy (broken
+                # state), delete by label and drop the stack's state.
+                report(f"pulumi destroy failed ({exc}); deleting by label instead")
+                await self._run(lambda: self.inventory.sweep(desk_id, report))
+                await self._run(lambda: self.engine.remove(stack, force=True))
+                return
             await self._run(lambda: self.engine.remove(stack))
             swept = await self._run(lambda: self.inventory.sweep(desk_id, report))
             if swept:

@@ -61,8 +61,9 @@ class StackEngine(Protocol):
         """The stack's last outputs, or ``None`` when there is no such stack."""
         ...
 
-    def remove(self, stack: str) -> None:
-        """Remove the (empty) stack and its history from the backend."""
+    def remove(self, stack: str, *, force: bool = False) -> None:
+        """Remove the stack and its history from the backend; ``force`` even when its state
+        still lists resources (after they were deleted another way)."""
         ...
 
 
@@ -249,10 +250,10 @@ class AutomationEngine:
         outputs = self._call("stack output", handle.outputs)
         return {name: value.value for name, value in outputs.items()}
 
-    def remove(self, stack: str) -> None:
+    def remove(self, stack: str, *, force: bool = False) -> None:
         if self._select_or_none(stack) is not None:
             workspace = self._workspace()
-            self._call("stack rm", lambda: workspace.remove_stack(stack))
+            self._call("stack rm", lambda: workspace.remove_stack(stack, force=force or None))
 
     # --- helpers ---------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime.stack import Stack
 
-from orchestrator.drivers.base import DriverError
+from orchestrator.drivers.base import DriverError, PermanentDriverError
 from orchestrator.drivers.pulumi_engine import PendingOperationsError
 from tests.fakes.hetzner import FakeHetzner
 
@@ -160,8 +160,11 @@ class FakeStackEngine:
             state = self.stacks.get(stack)
             return None if state is None else dict(state.outputs)
 
-    def remove(self, stack: str) -> None:
+    def remove(self, stack: str, *, force: bool = False) -> None:
         with self._operation("remove", stack):
+            state = self.stacks.get(stack)
+            if state is not None and state.resources and not force:
+                raise PermanentDriverError(f"pulumi stack rm: {stack} still has resources")
             self.stacks.pop(stack, None)
 
     # --- the simulated engine ----------------------------------------------------------------

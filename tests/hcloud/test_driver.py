@@ -233,3 +233,24 @@ def test_start_of_a_running_server_does_not_power_cycle_it(world: World) -> None
     asyncio.run(world.driver.create(spec(), world.report))
     asyncio.run(world.driver.start(spec(), world.report))
     assert not [r for r in world.hetzner.requests if r.path.endswith("/actions/poweron")]
+
+
+def test_destroy_deletes_by_label_when_pulumi_cannot(world: World) -> None:
+    asyncio.run(world.driver.create(spec(), world.report))
+    world.engine.fail_next("destroy", PermanentDriverError("pulumi destroy failed: corrupt state"))
+    asyncio.run(world.driver.destroy("dsk_a1", world.report))
+    assert world.hetzner.labelled("desk-id=dsk_a1") == {
+        "servers": [],
+        "volumes": [],
+        "firewalls": [],
+    }
+    assert STACK not in world.engine.stacks
+    assert any("deleting by label instead" in line for line in world.progress)
+
+
+def test_destroy_keeps_transient_errors_for_a_retry(world: World) -> None:
+    asyncio.run(world.driver.create(spec(), world.report))
+    world.engine.fail_next("destroy", TransientDriverError("pulumi destroy: 429"))
+    with pytest.raises(TransientDriverError):
+        asyncio.run(world.driver.destroy("dsk_a1", world.report))
+    assert len(world.hetzner.labelled("desk-id=dsk_a1")["volumes"]) == 1
