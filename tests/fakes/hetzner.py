@@ -74,6 +74,14 @@ class FakeHetzner:
 
     # --- scripting -------------------------------------------------------------------------
 
+    def reset(self) -> None:
+        """Forget every resource, request and scripted failure (between tests)."""
+        with self.lock:
+            for store in (self.servers, self.volumes, self.firewalls, self.actions):
+                store.clear()
+            self.requests.clear()
+            self._failures.clear()
+
     def fail_next(
         self,
         status: int = 429,

@@ -41,10 +41,7 @@ def hetzner_server() -> Iterator[tuple[FakeHetzner, str]]:
 @pytest.fixture
 def world(hetzner_server: tuple[FakeHetzner, str]) -> World:
     fake, url = hetzner_server
-    with fake.lock:
-        for store in (fake.servers, fake.volumes, fake.firewalls, fake.actions):
-            store.clear()
-        fake.requests.clear()
+    fake.reset()
     settings = HcloudSettings(
         token=TOKEN,
         pulumi_passphrase=PASSPHRASE,
