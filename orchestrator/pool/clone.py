@@ -1,0 +1,224 @@
+"""Clones of a pool template: prepared slots, restore under a watchdog, resume over the forward.
+
+A slot (``<data_dir>/qemu/pool/slots/<id>/``) is a desk directory minus the desk: hard links to
+the image files, the template's overlay and seed, a new overlay on top, and a fresh data disk.
+Assignment renames it to ``<data_dir>/qemu/desks/<desk_id>/`` (the qemu driver's layout, so that
+driver stops, starts and destroys it like any desk), starts QEMU with ``-incoming defer -S``,
+loads the template's state (killed if it has not completed within the restore timeout), ``cont``,
+then calls the agent's resume endpoint through the desk's own ``hostfwd``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import secrets
+import shutil
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from orchestrator.drivers import qemu_desk as files
+from orchestrator.drivers import qemu_disks, qemu_proc
+from orchestrator.drivers.base import PermanentDriverError, TransientDriverError
+from orchestrator.drivers.qemu_desk import DeskDir, DeskRecord
+from orchestrator.drivers.qemu_snapshot import SnapshotError, restore_vm, resume_vcpus
+from orchestrator.pool.machine import RAM_FILE, STATE_FILE, TEMPLATE_ROOT, pool_command
+from orchestrator.pool.template import Template
+from orchestrator.pool.wire import ResumeRequest, ResumeResponse
+
+SLOT_MARK = "pool-slot.json"
+
+
+class CloneError(Exception):
+    """Restoring or resuming a clone failed; the clone was removed."""
+
+
+@dataclass
+class Restored:
+    desk: DeskDir
+    record: DeskRecord
+    pid: int
+    template: Template
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def agent_url(self) -> str:
+        return f"https://127.0.0.1:{self.record.agent_port}"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def prepare_slot(template: Template, slots: Path) -> Path:
+    """A ready-to-restore directory for ``template`` (blocking: disks are created here)."""
+    slot = slots / f"slot-{secrets.token_hex(6)}"
+    partial = slot.with_name(slot.name + ".partial")
+    partial.mkdir(parents=True)
+    try:
+        for name in (files.BASE, files.KERNEL, files.INITRD, files.SEED):
+            (partial / name).hardlink_to(template.path / name)
+        (partial / TEMPLATE_ROOT).hardlink_to(template.path / files.ROOT)
+        qemu_disks.create_overlay(partial / files.ROOT, TEMPLATE_ROOT)
+        qemu_disks.create_data_disk(partial / files.DATA, template.record.disk_gib)
+        (partial / SLOT_MARK).write_text(template.record.key + "\n")
+    except (OSError, TransientDriverError, PermanentDriverError):
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    partial.rename(slot)
+    return slot
+
+
+def _adopt_slot(slot: Path, desk: DeskDir) -> None:
+    desk.path.parent.mkdir(parents=True, exist_ok=True)
+    slot.rename(desk.path)
+    (desk.path / SLOT_MARK).unlink(missing_ok=True)
+
+
+def slot_template_key(slot: Path) -> str | None:
+    try:
+        return (slot / SLOT_MARK).read_text().strip()
+    except OSError:
+        return None
+
+
+async def restore_into(
+    template: Template,
+    slot: Path,
+    desk: DeskDir,
+    *,
+    name: str,
+    restore_timeout: float,
+) -> Restored:
+    """Move ``slot`` to the desk's directory, start QEMU and load the template's state (paused)."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    _adopt_slot(slot, desk)
+    tpl = template.record
+    record = DeskRecord(
+        desk_id=desk.desk_id,
+        name=name,
+        image=tpl.image,
+        image_key=tpl.image_key,
+        boot="kernel",
+        kernel_cmdline=tpl.kernel_cmdline,
+        memory_mib=tpl.memory_mib,
+        vcpus=tpl.vcpus,
+        disk_gib=tpl.disk_gib,
+        agent_port=_free_port(),
+        control_plane_port=tpl.control_plane_port,
+        network="restricted",
+        accel=tpl.accel,
+    )
+    desk.save(record)
+    assert record.agent_port is not None
+    cmd = pool_command(
+        template.record.shape(),
+        name=f"bureau-{desk.desk_id}",
+        ram_file=template.path / RAM_FILE,
+        share_ram=False,
+        agent_port=record.agent_port,
+        pidfile=desk.file(files.PIDFILE),
+        incoming=True,
+    )
+    try:
+        await asyncio.to_thread(
+            qemu_proc.launch_daemonized, cmd, desk.path, desk.file(files.QEMU_ERR)
+        )
+    except (TransientDriverError, PermanentDriverError) as exc:
+        raise CloneError(f"clone QEMU did not start: {exc}") from exc
+    pid = qemu_proc.read_pid(desk.file(files.PIDFILE), str(desk.path))
+    if pid is None:
+        raise CloneError("clone QEMU exited right after starting")
+    timings["launch_ms"] = (time.perf_counter() - started) * 1000
+    try:
+        await restore_vm(
+            desk.file(files.QMP),
+            template.path / STATE_FILE,
+            ignore_shared=True,
+            within_s=restore_timeout,
+        )
+    except SnapshotError as exc:
+        await asyncio.to_thread(qemu_proc.terminate, pid, 1.0)
+        raise CloneError(f"restore failed, QEMU killed: {exc}") from exc
+    timings["restore_ms"] = (time.perf_counter() - started) * 1000
+    return Restored(desk=desk, record=record, pid=pid, template=template, timings=timings)
+
+
+async def resume_clone(
+    restored: Restored, request: ResumeRequest, *, within_s: float
+) -> ResumeResponse:
+    """``cont`` the clone and hand it the desk (the agent enrolls before answering)."""
+    started = time.perf_counter()
+    try:
+        await resume_vcpus(restored.desk.file(files.QMP))
+    except SnapshotError as exc:
+        raise CloneError(str(exc)) from exc
+    url = f"http://127.0.0.1:{restored.record.agent_port}/pool/v1/resume"
+    headers = {
+        "authorization": f"Bearer {restored.template.pool_token}",
+        "content-type": "application/json",
+    }
+    deadline = time.monotonic() + within_s
+    async with httpx.AsyncClient(timeout=within_s) as client:
+        while True:
+            # The host clock is read right before sending: the agent adds its own transit time.
+            body = request.model_copy(update={"host_time_ns": time.time_ns()}).model_dump_json()
+            try:
+                response = await client.post(url, content=body, headers=headers)
+                break
+            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                # Right after ``cont`` the forward may accept before the guest answers.
+                if time.monotonic() >= deadline:
+                    raise CloneError(f"the clone's agent is unreachable: {exc}") from exc
+                await asyncio.sleep(0.05)
+            except httpx.HTTPError as exc:
+                raise CloneError(f"resume call failed: {exc}") from exc
+    restored.timings["resume_call_ms"] = (time.perf_counter() - started) * 1000
+    if response.status_code not in (200, 502):
+        raise CloneError(f"resume refused: HTTP {response.status_code}: {response.text[:300]}")
+    answer = ResumeResponse.model_validate_json(response.content)
+    if not answer.enrolled:
+        raise CloneError(f"the clone resumed but did not enroll: {answer.error}")
+    return answer
+
+
+def new_resume_request(
+    *,
+    desk_id: str,
+    hostname: str,
+    agent_env: list[tuple[str, str]],
+    control_plane_ca_pem: str,
+    bootstrap_token: str,
+    data_disk_device: str | None,
+    ssh_authorized_keys: list[str] | None = None,
+) -> ResumeRequest:
+    """The resume body; 48 fresh bytes from the host's CSPRNG for the guest's kernel RNG."""
+    return ResumeRequest(
+        desk_id=desk_id,
+        hostname=hostname,
+        agent_env=agent_env,
+        control_plane_ca_pem=control_plane_ca_pem,
+        bootstrap_token=bootstrap_token,  # type: ignore[arg-type]
+        ssh_authorized_keys=ssh_authorized_keys or [],
+        data_disk_device=data_disk_device,
+        host_time_ns=time.time_ns(),
+        entropy_b64=base64.b64encode(os.urandom(48)).decode(),
+    )
+
+
+async def discard(restored_dir: Path) -> None:
+    """Kill the clone's QEMU (if any) and remove its directory."""
+    pid = qemu_proc.read_pid(restored_dir / files.PIDFILE, str(restored_dir))
+    if pid is not None:
+        with contextlib.suppress(TransientDriverError):
+            await asyncio.to_thread(qemu_proc.terminate, pid, 1.0)
+    await asyncio.to_thread(shutil.rmtree, restored_dir, True)

@@ -1,0 +1,26 @@
+"""Settings of the warm pool (env prefix ``BUREAU_POOL_``); size 0 (the default) turns it off."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PoolSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BUREAU_POOL_", extra="ignore")
+
+    size: int = Field(default=0, ge=0, le=64)
+    """Prepared clones kept per size class (0 = no pool: every desk boots cold)."""
+    size_classes: str = "small"
+    """Comma-separated size classes that get a pool (see orchestrator.drivers.base.DESK_SIZES)."""
+    restore_timeout_seconds: float = Field(default=10.0, gt=0)
+    """A restore that has not completed by then is killed (a broken stream spins forever)."""
+    resume_timeout_seconds: float = Field(default=120.0, gt=0)
+    """Resume + enrollment of a restored clone."""
+    template_boot_timeout_seconds: float = Field(default=900.0, gt=0)
+    memory_budget_mib: int | None = Field(default=None, ge=0)
+    """Guest memory the pool's clones may hold at once (default: the qemu driver's limit)."""
+    refill_interval_seconds: float = Field(default=5.0, gt=0)
+
+    def classes(self) -> list[str]:
+        return [name.strip() for name in self.size_classes.split(",") if name.strip()]
