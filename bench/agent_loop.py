@@ -120,7 +120,7 @@ def main() -> None:
     try:
         agent = f"http://127.0.0.1:{agent_port}"
         wait_http(fake + "/_fake/requests")
-        wait_http(agent + "/desk/v1/health")
+        wait_http(agent + "/desk/v1/health", timeout=180)
         rss_idle = psutil.Process(procs[1].pid).memory_info().rss / 2**20
         client = openai.OpenAI(base_url=agent + "/v1", api_key=TOKEN, max_retries=0)
         assistant = client.beta.assistants.create(model="m").id

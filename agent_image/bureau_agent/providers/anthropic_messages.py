@@ -88,8 +88,13 @@ class AnthropicMessagesModel:
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         body = request_to_anthropic(request)
+        extra = body.pop("extra_body", {})
+        required = {"model": body["model"], "max_tokens": body["max_tokens"], "stream": True}
         try:
-            events: Any = await self._client.messages.create(**body)
+            # Wire-shaped already: as extra_body, the SDK skips its per-message type transform.
+            events: Any = await self._client.messages.create(
+                **required, messages=[], extra_body={**body, **extra}
+            )
             async with events:
                 async for event in fold_anthropic_stream(events):
                     yield event

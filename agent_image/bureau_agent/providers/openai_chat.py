@@ -85,6 +85,12 @@ def translate_openai_error(exc: Exception) -> ProviderError:
     return BadRequest(f"The provider refused the request: {detail}", status=status)
 
 
+def _untransformed(body: dict[str, Any]) -> dict[str, Any]:
+    """The body as ``extra_body``: already in wire shape, so the SDK's per-call type-directed
+    transform of every message (tens of ms on long conversations) is skipped."""
+    return {"model": body["model"], "messages": [], "stream": True, "extra_body": body}
+
+
 class OpenAIChatModel:
     """One OpenAI-compatible endpoint and key."""
 
@@ -109,7 +115,7 @@ class OpenAIChatModel:
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         body = request_to_openai(request, max_tokens_field=self._max_tokens_field)
         try:
-            chunks: Any = await self._client.chat.completions.create(**body)
+            chunks: Any = await self._client.chat.completions.create(**_untransformed(body))
             async with chunks:
                 async for event in fold_openai_stream(chunks):
                     yield event
