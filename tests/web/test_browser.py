@@ -32,6 +32,8 @@ def test_wrong_token_is_refused_with_a_message(page: Page, stack: Stack) -> None
 
 
 def test_create_desk_through_the_form_then_chat_with_a_tool_step(page: Page, stack: Stack) -> None:
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
     sign_in(page, stack, "alice")
     page.get_by_role("link", name="New desk").first.click()
     page.get_by_label("Desk name").fill("web-chat")
@@ -51,6 +53,9 @@ def test_create_desk_through_the_form_then_chat_with_a_tool_step(page: Page, sta
     expect(page.locator("[data-chat]")).to_be_visible(timeout=60_000)
     expect(page.locator("[data-desk-badge]")).to_have_text("ready")
     assert stack.desk("alice", desk_id)["model"] == "gpt-4o-mini"
+    assert not [url for url in urls if "sk-test-web-create-0001" in url]
+    assert "sk-test-web-create-0001" not in page.evaluate("JSON.stringify(localStorage)")
+    assert stack.user("alice") not in page.content()
 
     page.get_by_label("Message", exact=True).fill(
         'Run this: [[tool:shell {"command": "echo bureau-web-ok"}]]'
@@ -299,3 +304,47 @@ def test_a_streaming_answer_can_be_stopped(page: Page, stack: Stack, ready_desk:
         assert "word199" not in page.locator(".msg-assistant .msg-text").last.inner_text()
     finally:
         stack.fake.provider.reset()
+
+
+def test_custom_endpoint_lists_models_from_that_server(page: Page, stack: Stack) -> None:
+    sign_in(page, stack, "alice")
+    page.goto(stack.url + "/desks/new")
+    endpoint = page.get_by_label("Chat completions URL")
+    expect(endpoint).to_be_hidden()
+    page.get_by_label("Provider", exact=True).select_option("custom")
+    expect(endpoint).to_be_visible()
+    endpoint.fill(stack.fake.openai_base_url + "/chat/completions")
+    page.get_by_label("API key", exact=True).fill("local-server-key")
+    expect(page.locator("#model option")).to_have_count(8)
+
+
+def test_a_key_the_provider_rejects_is_explained_on_the_key_field(page: Page, stack: Stack) -> None:
+    sign_in(page, stack, "alice")
+    page.goto(stack.url + "/desks/new")
+    page.get_by_label("Provider", exact=True).select_option("openai")
+    page.get_by_label("API key", exact=True).fill("sk-invalid-key-0000")
+    expect(page.locator("#error-api_key")).to_contain_text("did not accept this key")
+    expect(page.get_by_label("Model id (type it)")).to_be_visible()
+
+
+def test_embeddings_can_reuse_the_main_key(page: Page, stack: Stack) -> None:
+    sign_in(page, stack, "alice")
+    page.goto(stack.url + "/desks/new")
+    page.get_by_label("Desk name").fill("web-embeddings")
+    page.get_by_label("Provider", exact=True).select_option("openrouter")
+    page.get_by_label("API key", exact=True).fill("sk-or-test-web-embed-7777")
+    page.get_by_label("Search models").fill("gpt-4o-mini")
+    expect(page.locator("#model option")).to_have_count(1)
+    page.locator("#model").select_option("openai/gpt-4o-mini")
+    page.get_by_text("Embeddings for persistent memory").click()
+    page.get_by_label("Use an embeddings provider").check()
+    page.get_by_label("Embeddings provider", exact=True).select_option("openrouter")
+    page.get_by_label("Embeddings model").fill("openai/text-embedding-3-small")
+    expect(page.get_by_label("Reuse the main key")).to_be_checked()
+    screenshot(page, "12-new-desk-embeddings")
+    page.get_by_role("button", name="Create desk").click()
+    expect(page).to_have_url(re.compile(r"/desks/d[^/]+$"))
+    desk = stack.desk("alice", page.url.rsplit("/", 1)[1])
+    assert desk["embeddings_provider"] == "openrouter"
+    assert desk["embeddings_model"] == "openai/text-embedding-3-small"
+    assert desk["embeddings_key_hint"].endswith("7777")

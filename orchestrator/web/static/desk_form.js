@@ -117,14 +117,32 @@
       models = [];
       renderModels();
       manual.hidden = false;
-      const words = error.status === 401 || error.status === 403
-        ? 'Your provider did not accept this key. Check it, or type the model id below.'
-        : 'Could not load the models (' + error.message + '). You can type the model id below.';
       status.textContent = '';
-      setFieldError(error.status === 401 || error.status === 403 ? 'api_key' : 'model', words);
+      const problems = fieldProblems(error);
+      if (problems.length) {
+        problems.forEach(function (p) { setFieldError(p.field, p.message); });
+      } else {
+        setFieldError('model', 'Could not load the models (' + error.message + '). You can type the model id below.');
+      }
     } finally {
       inflight = null;
     }
+  }
+
+  /* The API's 422 details for the models call, as [{field, message}] in plain words. */
+  function fieldProblems(error) {
+    const detail = error.data && Array.isArray(error.data.detail) ? error.data.detail : [];
+    return detail.map(function (item) {
+      const loc = Array.isArray(item.loc) ? item.loc : [];
+      const field = loc[loc.length - 1] === 'endpoint' ? 'endpoint' : 'api_key';
+      let message = String(item.msg || 'This value is not accepted.').replace(/^Value error, /, '');
+      if (/rejected/.test(message)) {
+        message = 'Your provider did not accept this key. Check it, or type the model id below.';
+      } else {
+        message = message.charAt(0).toUpperCase() + message.slice(1) + (/[.!?]$/.test(message) ? '' : '.');
+      }
+      return { field: field, message: message };
+    });
   }
 
   function scheduleLoad(delay) {
@@ -150,15 +168,16 @@
   const embProvider = $('#emb_provider');
   const embModel = $('#emb_model');
   const embEnabled = $('#emb_enabled');
+  const embDefaults = Array.from(embProvider.options).map(function (o) { return o.dataset.model; });
   function onEmbProvider() {
     const option = embProvider.selectedOptions[0];
     $('[data-emb-endpoint-field]').hidden = !(option && option.dataset.endpoint);
-    if (option && option.dataset.model) embModel.placeholder = option.dataset.model;
+    const fallback = (option && option.dataset.model) || '';
+    embModel.placeholder = fallback || 'text-embedding-3-small';
+    /* Suggest the provider's usual model unless the user typed their own. */
+    if (!embModel.value || embDefaults.indexOf(embModel.value) >= 0) embModel.value = fallback;
   }
   embProvider.addEventListener('change', onEmbProvider);
-  embModel.addEventListener('focus', function () {
-    if (!embModel.value && embModel.placeholder) embModel.value = embModel.placeholder;
-  });
   form.querySelectorAll('input[name="emb_key_mode"]').forEach(function (radio) {
     radio.addEventListener('change', function () {
       $('[data-emb-key-field]').hidden = form.querySelector('input[name="emb_key_mode"]:checked').value !== 'own';
