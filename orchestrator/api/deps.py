@@ -1,4 +1,8 @@
-"""FastAPI dependencies: the runtime, database sessions, the acting user, the desks layer."""
+"""FastAPI dependencies: the runtime, database sessions, the acting user, the desks layer.
+
+Dependencies that do no I/O are ``async def`` so FastAPI does not hop to a worker thread for them;
+the ones that touch the database stay sync (they run in the threadpool).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from orchestrator.security import hash_token
 _bearer = HTTPBearer(auto_error=False, description="A Bureau API token (bur_...)")
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -72,7 +76,7 @@ def get_current_user(
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def get_admin(user: CurrentUser) -> User:
+async def get_admin(user: CurrentUser) -> User:
     if not user.is_admin:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only an admin can do this")
     return user
@@ -81,11 +85,11 @@ def get_admin(user: CurrentUser) -> User:
 AdminUser = Annotated[User, Depends(get_admin)]
 
 
-def get_desks(rt: RuntimeDep, session: SessionDep, user: CurrentUser) -> Desks:
+async def get_desks(rt: RuntimeDep, session: SessionDep, user: CurrentUser) -> Desks:
     return Desks(session, user, rt.escrow, rt.driver.name)
 
 
-def get_read_desks(rt: RuntimeDep, session: ReadSessionDep, user: CurrentUser) -> Desks:
+async def get_read_desks(rt: RuntimeDep, session: ReadSessionDep, user: CurrentUser) -> Desks:
     return Desks(session, user, rt.escrow, rt.driver.name)
 
 
