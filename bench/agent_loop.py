@@ -3,8 +3,9 @@
 Run: ``.venv/bin/python -m bench.agent_loop`` (starts the fake provider and ``bureau-agent serve``
 as subprocesses on loopback; stops them at the end).
 
-- overhead per tool-call round trip (p50, p99): a run making N ``list_files`` calls, minus the
-  provider's own time for the same N+1 calls measured directly, divided by N;
+- overhead per tool-call round trip (p50, p99): a streamed run making N ``list_files`` calls,
+  minus the provider's own time for the same N+1 requests (the bodies the agent sent, replayed
+  straight to the fake with httpx right after the run), divided by N;
 - added latency per streamed delta: a 400-chunk answer through the agent vs. straight from the
   provider, divided by the chunk count;
 - 50 concurrent runs on one agent: errors and wall time;
@@ -77,6 +78,22 @@ def provider_time(fake: str, calls: int) -> float:
     return (time.perf_counter() - start) / calls
 
 
+def replay(fake: str, replies: list[Any]) -> float:
+    """Time the provider alone: resend the agent's recorded requests with the same replies."""
+    recorded = httpx.get(fake + "/_fake/requests").json()["data"]
+    bodies = [r["json"] for r in recorded if r["path"].endswith("/chat/completions")]
+    httpx.post(fake + "/_fake/reset").raise_for_status()
+    queue(fake, *replies)
+    headers = {"Authorization": "Bearer sk-bench-key"}
+    with httpx.Client(base_url=fake, headers=headers) as client:
+        start = time.perf_counter()
+        for body in bodies:
+            with client.stream("POST", "/v1/chat/completions", json=body) as response:
+                for _ in response.iter_bytes():
+                    pass
+        return time.perf_counter() - start
+
+
 def run_stream(client: openai.OpenAI, assistant: str, text: str) -> float:
     thread = client.beta.threads.create(messages=[{"role": "user", "content": text}])
     start = time.perf_counter()
@@ -128,11 +145,14 @@ def main() -> None:
         run_stream(client, assistant, "warm up")
         direct = provider_time(fake, 20)
         overheads = []
+        call = {"kind": "tool_calls", "calls": [{"name": "list_files", "arguments": {}}]}
+        replies = [*([call] * n), {"kind": "text", "content": "done"}]
         for _ in range(args.runs):
-            call = {"kind": "tool_calls", "calls": [{"name": "list_files", "arguments": {}}]}
-            queue(fake, *([call] * n), {"kind": "text", "content": "done"})
+            httpx.post(fake + "/_fake/reset").raise_for_status()
+            queue(fake, *replies)
             elapsed = run_stream(client, assistant, "go")
-            overheads.append((elapsed - (n + 1) * direct) / n * 1000)
+            provider_alone = replay(fake, replies)
+            overheads.append((elapsed - provider_alone) / n * 1000)
         chunks = 400
         words = " ".join(f"w{i}" for i in range(chunks))
         through, straight = [], []
