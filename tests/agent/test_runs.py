@@ -253,3 +253,18 @@ def test_streamed_builtin_tool_calls_reach_the_handler(
         stream.until_done()
     assert handler.created == ["function"]
     assert "streamed" in handler.done[0]
+
+
+def test_streamed_create_and_run_announces_the_thread(
+    client: openai.OpenAI, fake_provider: FakeProviderServer
+) -> None:
+    assistant = client.beta.assistants.create(model="gpt-4o")
+    handler = Recorder()
+    with client.beta.threads.create_and_run_stream(
+        assistant_id=assistant.id,
+        thread={"messages": [{"role": "user", "content": "streamed"}]},
+        event_handler=handler,
+    ) as stream:
+        stream.until_done()
+    assert handler.events[0] == "thread.created"
+    assert "".join(handler.deltas) == "echo: streamed"
