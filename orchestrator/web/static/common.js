@@ -94,41 +94,34 @@
     el.className = 'badge badge-' + tone(state);
   }
 
-  /* Read one desk event whatever the exact field names the API uses. */
+  /* One desk event of GET /v1/desks/{id}/events (data = DeskEventPublic JSON). */
   function readEvent(raw) {
     let data;
     try { data = JSON.parse(raw); } catch (e) { return null; }
     if (!data || typeof data !== 'object') return null;
-    const state = data.to_state || data.to || data.state || (data.desk && data.desk.state) || '';
     return {
       id: data.id,
       kind: data.kind || 'transition',
-      state: state,
-      from: data.from_state || data.from || '',
-      message: data.message || data.reason || '',
-      time: data.time || data.at || data.created_at || null,
-      raw: data,
+      state: data.to_state || '',
+      from: data.from_state || '',
+      message: data.message || '',
+      time: data.at || null,
     };
   }
 
-  const EVENT_NAMES = ['message', 'desk_event', 'state', 'transition', 'event', 'progress'];
-
-  /* EventSource on a desk's events; calls onEvent(parsed) for each. Returns the source. */
+  /* EventSource on a desk's events (history first, then live); onEvent(parsed) for each. */
   function watchDesk(deskId, onEvent) {
     const source = new EventSource('/v1/desks/' + encodeURIComponent(deskId) + '/events');
-    const seen = new Set();
-    EVENT_NAMES.forEach(function (name) {
-      source.addEventListener(name, function (ev) {
-        const parsed = readEvent(ev.data);
-        if (!parsed) return;
-        const key = ev.lastEventId || parsed.id;
-        if (key !== undefined && key !== null && key !== '') {
-          if (seen.has(String(key))) return;
-          seen.add(String(key));
-        }
-        onEvent(parsed);
-      });
-    });
+    let last = -1;
+    source.onmessage = function (ev) {
+      const parsed = readEvent(ev.data);
+      if (!parsed) return;
+      if (typeof parsed.id === 'number') {
+        if (parsed.id <= last) return; /* a reconnect may replay what we already have */
+        last = parsed.id;
+      }
+      onEvent(parsed);
+    };
     return source;
   }
 
