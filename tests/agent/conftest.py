@@ -43,6 +43,13 @@ class Agent:
     url: str
     clock: Clock
     config: AgentConfig
+    server: Any = None
+
+    def stop(self) -> None:
+        """Stop the server now (graceful shutdown, as on SIGTERM)."""
+        if self.server is not None:
+            self.server.__exit__(None, None, None)
+            self.server = None
 
     @property
     def services(self) -> Services:
@@ -95,12 +102,13 @@ def start_agent(agent_root: Path) -> Iterator[Callable[..., Agent]]:
         app = create_app(config, clock=clock, model_factory=model_factory)
         ctx = serve_asgi(app)
         server = ctx.__enter__()
-        stack.append(ctx)
-        return Agent(app, server.url, clock, config)
+        agent = Agent(app, server.url, clock, config, ctx)
+        stack.append(agent)
+        return agent
 
     yield start
-    for ctx in reversed(stack):
-        ctx.__exit__(None, None, None)
+    for agent in reversed(stack):
+        agent.stop()
 
 
 @pytest.fixture

@@ -250,3 +250,24 @@ def test_restart_mid_run_ends_failed(
     after = second.client().beta.threads.runs.retrieve(run.id, thread_id=thread.id)
     assert after.status == "failed"
     assert after.last_error.code == "server_error"
+
+
+def test_shutdown_mid_run_ends_failed(
+    start_agent: Callable[..., Agent], fake_provider: FakeProviderServer
+) -> None:
+    first = start_agent(fake_provider)
+    client = first.client()
+    assistant = client.beta.assistants.create(model="m")
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "x"}])
+    fake_provider.provider.queue("*", Text("never", delay=30))
+    run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id)
+    wait_until(
+        lambda: (
+            client.beta.threads.runs.retrieve(run.id, thread_id=thread.id).status == "in_progress"
+        )
+    )
+    first.stop()
+    second = start_agent(fake_provider)
+    after = second.client().beta.threads.runs.retrieve(run.id, thread_id=thread.id)
+    assert (after.status, after.last_error.code) == ("failed", "server_error")
+    assert "stopped" in after.last_error.message

@@ -28,6 +28,7 @@ from bureau_agent.tools.base import ToolContext
 log = logging.getLogger(__name__)
 ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")
 EXPIRY_SWEEP_SECONDS = 5.0
+STOPPED = "The agent stopped while this run was in progress."
 
 
 class RunManager:
@@ -36,6 +37,7 @@ class RunManager:
         self.bus = EventBus()
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.live: dict[str, dict[str, Any]] = {}
+        self.stopping = False
         self._sweeper: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -45,6 +47,8 @@ class RunManager:
         self._sweeper = asyncio.create_task(self._sweep_expired())
 
     async def stop(self) -> None:
+        """Shutdown: runs caught mid-turn end failed (server_error), as after a crash."""
+        self.stopping = True
         if self._sweeper is not None:
             self._sweeper.cancel()
         tasks = list(self.tasks.values())
@@ -273,7 +277,11 @@ class RunManager:
                 except Exception:
                     log.exception("memory hook after_run failed")
         except asyncio.CancelledError:
-            await self._cancelled(recorder)
+            if self.stopping:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._fail(recorder, state, "server_error", STOPPED))
+            else:
+                await self._cancelled(recorder)
             raise
         except RunIncomplete as exc:
             await self._finish(
