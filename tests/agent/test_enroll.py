@@ -223,3 +223,25 @@ def test_serves_mutual_tls_with_the_enrolled_certificate(
         anonymous.check_hostname = False
         with pytest.raises(httpx.HTTPError):
             httpx.get(server.url + "/desk/v1/health", verify=anonymous)
+
+
+def test_another_desks_server_certificate_is_refused_as_a_client(
+    tmp_path: Path, control_plane: ControlPlane
+) -> None:
+    config = desk_config(tmp_path, control_plane)
+    tls, creds = ensure_enrolled(config)
+    app = create_app(config, credentials=creds, mutual_tls=True)
+    other_cert, other_key = control_plane.desk_ca.leaf(
+        tmp_path,
+        "other-desk",
+        [x509.DNSName(agent_dns_name("desk_other"))],
+        ExtendedKeyUsageOID.SERVER_AUTH,
+    )
+    context = ssl.create_default_context(cadata=control_plane.desk_ca.pem)
+    context.check_hostname = False
+    context.load_cert_chain(other_cert, other_key)
+    with serve_asgi(
+        app, certfile=tls.cert, keyfile=tls.key, ca_certs=tls.client_ca, client_cert_required=True
+    ) as server:
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(server.url + "/desk/v1/health", verify=context)
