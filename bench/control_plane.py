@@ -115,7 +115,11 @@ def control_plane(database_url: str, workdir: Path) -> Iterator[tuple[str, ssl.S
 
 async def _timed(client: httpx.AsyncClient, method: str, path: str, **kw: Any) -> tuple[float, Any]:
     start = time.perf_counter()
-    response = await client.request(method, path, **kw)
+    try:
+        response = await client.request(method, path, **kw)
+    except httpx.RemoteProtocolError:  # a keep-alive connection closed under us: retry once
+        start = time.perf_counter()
+        response = await client.request(method, path, **kw)
     elapsed = (time.perf_counter() - start) * 1000
     if response.status_code >= 400:
         raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:200]}")
@@ -179,6 +183,10 @@ async def run_load(
         read_started = time.perf_counter()
         await asyncio.gather(*(reader() for _ in range(concurrency)))
         read_s = time.perf_counter() - read_started
+        serial_ms: list[float] = []
+        for n in range(200):  # one client, one request at a time: service time without queueing
+            elapsed, _ = await _timed(client, "GET", f"/v1/desks/{ids[n % len(ids)]}")
+            serial_ms.append(elapsed)
         idle_ids: list[str] = []
         for n in range(20):  # one at a time, workers idle: pure pickup latency
             body = {
@@ -196,6 +204,7 @@ async def run_load(
         "created_s": created_s,
         "end_to_end_s": end_to_end_s,
         "read_ms": read_ms,
+        "serial_ms": serial_ms,
         "read_rps": len(read_ms) / read_s,
     }
 
@@ -244,6 +253,10 @@ def report(label: str, load: dict[str, Any], jobs: dict[str, Any], desks: int, c
         f"p99 {pct(load['read_ms'], 99):7.1f} ms   ({load['read_rps']:.0f} req/s)"
     )
     print(
+        f"GET, 1 client       p50 {pct(load['serial_ms'], 50):7.1f} ms   "
+        f"p99 {pct(load['serial_ms'], 99):7.1f} ms   (200 sequential requests)"
+    )
+    print(
         f"jobs end to end     {desks / load['end_to_end_s']:7.1f} jobs/s "
         f"(first POST -> last desk booting: {load['end_to_end_s']:.2f} s)"
     )
@@ -267,7 +280,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     args = parser.parse_args()
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}")  # fmt: skip
+          f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     targets: list[tuple[str, Any]] = [("SQLite", None)]
     if os.environ.get("BUREAU_TEST_DATABASE_URL"):
         targets.append(("PostgreSQL", os.environ["BUREAU_TEST_DATABASE_URL"]))
