@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import lancedb
+import numpy as np
 import pyarrow as pa
 
 from bureau_agent.retrieval.chunking import Chunk
@@ -58,7 +59,7 @@ class ChunkStore:
     async def add_rows(
         self,
         rows: Sequence[Mapping[str, Any]],
-        vectors: Sequence[Sequence[float]] | None,
+        vectors: Sequence[Sequence[float]] | np.ndarray | None,
         space: str | None,
     ) -> None:
         """Append chunk rows (of any number of files) in one commit per table."""
@@ -101,9 +102,9 @@ class ChunkStore:
         return await self.index.full_text(query, where, limit)
 
     async def nearest(
-        self, vector: Sequence[float], space: str, where: str, limit: int
+        self, vector: Sequence[float], space: str, where: str, limit: int, prefilter: bool = True
     ) -> list[Hit]:
-        return await self.index.nearest(vector, space, where, limit)
+        return await self.index.nearest(vector, space, where, limit, prefilter)
 
     async def fetch(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         return await self.index.fetch(ids)

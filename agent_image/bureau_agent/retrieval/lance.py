@@ -163,14 +163,20 @@ class TextIndex:
         self._writes += 1
         if self._writes >= OPTIMIZE_EVERY_WRITES and not self._optimizing:
             self._writes = 0
-            await self.optimize()
+            await self.optimize(vector_index=False)
 
-    async def optimize(self, prune: timedelta = timedelta(minutes=1)) -> None:
-        """Compact, update the indexes (adding missing ones), drop versions older than ``prune``."""
+    async def optimize(
+        self, prune: timedelta = timedelta(minutes=1), vector_index: bool = True
+    ) -> None:
+        """Compact, update the indexes (adding missing ones), drop versions older than ``prune``.
+
+        ``vector_index=False`` skips *building* a missing vector index (a long job, left to
+        idle time); existing indexes are always brought up to date.
+        """
         self._optimizing = True
         try:
             for table in [self._text, *self._vectors.values()]:
-                await self._ensure_indexes(table)
+                await self._ensure_indexes(table, vector_index)
                 with warnings.catch_warnings():
                     # prune=0 (after a user deletes memories) warns about concurrent readers in
                     # other processes; the agent is the only process using its database.
@@ -179,7 +185,7 @@ class TextIndex:
         finally:
             self._optimizing = False
 
-    async def _ensure_indexes(self, table: Any) -> None:
+    async def _ensure_indexes(self, table: Any, vector_index: bool) -> None:
         existing = {tuple(index.columns) for index in await table.list_indices()}
         rows = int(await table.count_rows())
         if not rows:
@@ -188,7 +194,8 @@ class TextIndex:
             if (column,) not in existing:
                 await table.create_index(column, config=Bitmap())
         if (
-            table is not self._text
+            vector_index
+            and table is not self._text
             and ("vector",) not in existing
             and rows >= VECTOR_INDEX_MIN_ROWS
         ):
@@ -213,9 +220,18 @@ class TextIndex:
         return [Hit(row["id"], float(row.pop("_score")), row) for row in rows]
 
     async def nearest(
-        self, vector: Sequence[float], space: str, where: str | None, limit: int
+        self,
+        vector: Sequence[float],
+        space: str,
+        where: str | None,
+        limit: int,
+        prefilter: bool = True,
     ) -> list[Hit]:
-        """Cosine nearest neighbours among rows embedded in ``space`` (none if never used)."""
+        """Cosine nearest neighbours among rows embedded in ``space`` (none if never used).
+
+        ``prefilter=False`` applies ``where`` to the neighbours instead of before the search:
+        much cheaper when most rows pass, but it may return fewer than ``limit`` rows.
+        """
         table = await self._vector_table(space, len(vector), create=False)
         if table is None:
             return []
@@ -228,6 +244,8 @@ class TextIndex:
         )
         if where:
             builder = builder.where(where)
+            if not prefilter:
+                builder = builder.postfilter()
         columns = [f.name for f in self.schema] + ["_distance"]
         rows = await builder.select(columns).limit(limit).to_list()
         return [Hit(row["id"], 1.0 - float(row.pop("_distance")), row) for row in rows]

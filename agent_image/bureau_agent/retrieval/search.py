@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -30,6 +31,8 @@ from bureau_agent.retrieval.rewrite import rewrite_query
 log = logging.getLogger(__name__)
 
 RRF_K = 60
+POSTFILTER_SHARE = 0.5
+MAX_DEPTH = 200
 SearchMode = Literal["hybrid", "full_text"]
 
 
@@ -43,6 +46,10 @@ class SearchRequest:
     ranker: str = "auto"
     file_ids: Sequence[str] | None = None
     """Restrict to these files (the result of an attribute filter); None means all."""
+    share: float = 0.0
+    """The searched stores' share of all chunks (0 … 1, 0 = unknown). From one half up, the
+    vector search filters its neighbours afterwards (asking for ``depth / share`` of them)
+    instead of filtering the table first, which costs several times more in LanceDB."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +143,11 @@ class SearchEngine:
         request: SearchRequest,
         rows: dict[str, dict[str, Any]],
     ) -> list[tuple[str, float]]:
-        vector_lists = [self.chunks.nearest(v, space, where, depth) for v in vectors]
+        prefilter = request.file_ids is not None or request.share < POSTFILTER_SHARE
+        vector_depth = depth if prefilter else min(MAX_DEPTH, math.ceil(depth / request.share))
+        vector_lists = [
+            self.chunks.nearest(v, space, where, vector_depth, prefilter) for v in vectors
+        ]
         if request.ranker == "none":
             lists = await asyncio.gather(*vector_lists)
             _collect(lists, rows)
@@ -147,6 +158,7 @@ class SearchEngine:
             return sorted(best.items(), key=lambda p: (-p[1], p[0]))
         text_lists = [self.chunks.full_text(q, where, depth) for q in queries]
         lists = await asyncio.gather(*vector_lists, *text_lists)
+        lists = [hits[:depth] for hits in lists]
         _collect(lists, rows)
         return fuse(lists)
 

@@ -26,6 +26,7 @@ from bureau_agent.memory.tools import memory_tools
 from bureau_agent.retrieval.chunks import ChunkStore
 from bureau_agent.retrieval.embeddings.base import Embedder
 from bureau_agent.retrieval.embeddings.openai_embeddings import EmbeddingsConfig, OpenAIEmbedder
+from bureau_agent.retrieval.errors import EmbeddingsError
 from bureau_agent.retrieval.lance import connect
 from bureau_agent.retrieval.search import SearchEngine
 from bureau_agent.services import Services
@@ -69,9 +70,14 @@ class EmbedderSource:
             return None
         key = (config.provider, config.model, config.api_key, config.endpoint or "")
         if key != self._key or self._embedder is None:
+            try:
+                embedder = OpenAIEmbedder(config)
+            except EmbeddingsError as exc:  # e.g. provider "custom" without an endpoint
+                log.warning("embeddings disabled: %s", exc)
+                return None
             if self._embedder is not None:
                 self._retired.append(self._embedder)
-            self._embedder = OpenAIEmbedder(config)
+            self._embedder = embedder
             self._key = key
         return self._embedder
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bureau_agent.files.extract import extract_text
 from bureau_agent.files.storage import FileStorage
 from bureau_agent.retrieval.chunking import Chunk, ChunkingStrategy, chunk_text
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_WORKERS = 4
 WRITE_BATCH = 64
+IDLE_OPTIMIZE_ROWS = 5000
+"""After this many new chunks, an idle queue triggers a full optimize (vector index build)."""
 
 
 @dataclass
@@ -40,14 +44,16 @@ class Ready:
     vector_store_id: str
     file_id: str
     rows: list[dict[str, Any]]
-    vectors: list[list[float]] | None
+    vectors: np.ndarray | None
+    """float32, one row per chunk (compact: Python float lists cost six times more)."""
     space: str | None
+    replace: bool
+    """The file may have chunks already (re-added, or resumed after a stop): delete them first."""
 
     @property
     def usage_bytes(self) -> int:
         text = sum(len(row["text"].encode()) for row in self.rows)
-        width = len(self.vectors[0]) * 4 if self.vectors else 0
-        return text + width * len(self.rows)
+        return text + (self.vectors.nbytes if self.vectors is not None else 0)
 
 
 class Ingestor:
@@ -63,14 +69,16 @@ class Ingestor:
         self.storage = storage
         self.chunks = chunks
         self._embedder = embedder
-        self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-        self._ready: asyncio.Queue[Ready] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[str, str, bool]] = asyncio.Queue()
+        self._ready: asyncio.Queue[Ready] = asyncio.Queue(maxsize=2 * WRITE_BATCH)
+        """Bounded: preparation waits for the writer instead of piling vectors up in memory."""
         self._tasks: list[asyncio.Task[None]] = []
         self._count = workers
+        self._rows_since_optimize = 0
 
     async def start(self) -> None:
         for vector_store_id, file_id in await self.db.run(repo.in_progress):
-            self._queue.put_nowait((vector_store_id, file_id))
+            self._queue.put_nowait((vector_store_id, file_id, True))
         self._tasks = [
             asyncio.create_task(self._work(), name=f"ingest-{i}") for i in range(self._count)
         ]
@@ -84,7 +92,7 @@ class Ingestor:
 
     def submit(self, vector_store_id: str, file_ids: list[str]) -> None:
         for file_id in file_ids:
-            self._queue.put_nowait((vector_store_id, file_id))
+            self._queue.put_nowait((vector_store_id, file_id, False))
 
     async def drain(self) -> None:
         """Wait until every queued file has been indexed or failed (tests and the benchmark)."""
@@ -92,32 +100,35 @@ class Ingestor:
 
     async def _work(self) -> None:
         while True:
-            vector_store_id, file_id = await self._queue.get()
+            vector_store_id, file_id, resumed = await self._queue.get()
             ready: Ready | None = None
             try:
-                ready = await self.prepare(vector_store_id, file_id)
+                ready = await self.prepare(vector_store_id, file_id, resumed)
             except Exception:  # a bug must not kill the worker; the file is marked failed
                 log.exception("ingestion of %s into %s crashed", file_id, vector_store_id)
                 await self._fail(vector_store_id, file_id, "server_error", "internal error")
             if ready is None:
                 self._queue.task_done()
             else:
-                self._ready.put_nowait(ready)  # the writer marks it done
+                await self._ready.put(ready)  # the writer marks it done
 
-    async def prepare(self, vector_store_id: str, file_id: str) -> Ready | None:
+    async def prepare(
+        self, vector_store_id: str, file_id: str, resumed: bool = False
+    ) -> Ready | None:
         """Extract, chunk and embed one file; None when it failed or needs no work."""
 
-        def _load(conn: sqlite3.Connection) -> tuple[str, str, str] | None:
+        def _load(conn: sqlite3.Connection) -> tuple[str, str, str, int] | None:
             row = repo.file_row(conn, vector_store_id, file_id)
             if row is None or row["status"] != "in_progress":
                 return None
             file = conn.execute("SELECT filename FROM files WHERE id = ?", (file_id,)).fetchone()
-            return (file["filename"] if file else "", row["chunking"], row["attributes"])
+            name = file["filename"] if file else ""
+            return (name, row["chunking"], row["attributes"], row["chunks"])
 
         loaded = await self.db.run(_load)
         if loaded is None:
             return None
-        filename, chunking_json, attributes_json = loaded
+        filename, chunking_json, attributes_json, previous_chunks = loaded
         path = self.storage.path(file_id)
         if not filename or not path.exists():
             await self._fail(vector_store_id, file_id, "invalid_file", "file not found")
@@ -126,7 +137,8 @@ class Ingestor:
         try:
             chunks = await asyncio.to_thread(_extract_and_chunk, filename, path, strategy)
             embedder = self._embedder()
-            vectors = await embedder.embed([c.text for c in chunks]) if embedder else None
+            embedded = await embedder.embed([c.text for c in chunks]) if embedder else None
+            vectors = np.asarray(embedded, dtype=np.float32) if embedded else None
         except ExtractionError as exc:
             await self._fail(vector_store_id, file_id, exc.code, exc.message)
             return None
@@ -135,7 +147,8 @@ class Ingestor:
             return None
         rows = ChunkStore.rows_for(vector_store_id, file_id, json.loads(attributes_json), chunks)
         space = embedder.space if embedder is not None and vectors is not None else None
-        return Ready(vector_store_id, file_id, rows, vectors, space)
+        replace = resumed or previous_chunks > 0
+        return Ready(vector_store_id, file_id, rows, vectors, space, replace)
 
     async def _write(self) -> None:
         while True:
@@ -149,20 +162,36 @@ class Ingestor:
                 for item in batch:
                     await self._fail(item.vector_store_id, item.file_id, "server_error", str(exc))
             finally:
+                self._rows_since_optimize += sum(len(item.rows) for item in batch)
+                if self._rows_since_optimize >= IDLE_OPTIMIZE_ROWS and self._idle():
+                    self._rows_since_optimize = 0
+                    await self._optimize()
                 for _ in batch:
                     self._queue.task_done()
+
+    def _idle(self) -> bool:
+        return self._ready.empty() and self._queue.qsize() == 0
+
+    async def _optimize(self) -> None:
+        try:
+            await self.chunks.index.optimize()
+        except Exception:
+            log.exception("optimizing the chunk index failed")
 
     async def _index(self, batch: list[Ready]) -> None:
         by_store: dict[str, list[str]] = defaultdict(list)
         by_space: dict[str | None, list[Ready]] = defaultdict(list)
         for item in batch:
-            by_store[item.vector_store_id].append(item.file_id)
+            if item.replace:
+                by_store[item.vector_store_id].append(item.file_id)
             by_space[item.space].append(item)
         for store_id, file_ids in by_store.items():  # a re-added file replaces its chunks
             await self.chunks.delete_files(store_id, file_ids)
         for space, items in by_space.items():
             rows = [row for item in items for row in item.rows]
-            vectors = [v for item in items for v in item.vectors or []] if space else None
+            vectors = None
+            if space is not None:
+                vectors = np.concatenate([i.vectors for i in items if i.vectors is not None])
             await self.chunks.add_rows(rows, vectors, space)
 
         def _finish(conn: sqlite3.Connection) -> list[Ready]:

@@ -76,6 +76,20 @@ def counts(conn: sqlite3.Connection, column: str, value: str) -> dict[str, int]:
     return out
 
 
+def chunk_share(conn: sqlite3.Connection, store_ids: Sequence[str]) -> float:
+    """The stores' share of all indexed chunks (0 when nothing is indexed)."""
+    total = conn.execute("SELECT COALESCE(SUM(chunks), 0) AS n FROM vector_store_files").fetchone()
+    if not total["n"]:
+        return 0.0
+    marks = ",".join("?" * len(store_ids))
+    mine = conn.execute(
+        "SELECT COALESCE(SUM(chunks), 0) AS n FROM vector_store_files "  # noqa: S608
+        f"WHERE vector_store_id IN ({marks})",
+        list(store_ids),
+    ).fetchone()
+    return float(mine["n"]) / float(total["n"])
+
+
 def usage_bytes(conn: sqlite3.Connection, store_id: str) -> int:
     row = conn.execute(
         "SELECT COALESCE(SUM(usage_bytes), 0) AS n FROM vector_store_files "

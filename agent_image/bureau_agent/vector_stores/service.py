@@ -183,7 +183,10 @@ class VectorStoreService:
             file_ids = sorted({fid for fid, attrs in pairs if predicate(attrs)})
         now = self.now()
         await self.db.run(lambda c: repo.touch(c, store_ids, now))
-        request = SearchRequest(store_ids, queries, limit, threshold, rewrite, ranker, file_ids)
+        share = await self.db.run(lambda c: repo.chunk_share(c, store_ids))
+        request = SearchRequest(
+            store_ids, queries, limit, threshold, rewrite, ranker, file_ids, share
+        )
         return await self.engine.search(request)
 
     async def filenames(self, file_ids: set[str]) -> dict[str, str]:
