@@ -268,3 +268,23 @@ def test_streamed_create_and_run_announces_the_thread(
         stream.until_done()
     assert handler.events[0] == "thread.created"
     assert "".join(handler.deltas) == "echo: streamed"
+
+
+def test_code_interpreter_reads_the_assistants_files(
+    client: openai.OpenAI, fake_provider: FakeProviderServer
+) -> None:
+    uploaded = client.files.create(file=("numbers.csv", b"a,b\n1,2\n3,4\n"), purpose="assistants")
+    code = "import csv; print(sum(int(r['b']) for r in csv.DictReader(open('numbers.csv'))))"
+    fake_provider.provider.queue("*", ToolCalls([Call("code_interpreter", {"code": code})]))
+    assistant_id, thread_id = setup(
+        client,
+        "sum column b",
+        tools=[{"type": "code_interpreter"}],
+        tool_resources={"code_interpreter": {"file_ids": [uploaded.id]}},
+    )
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread_id, assistant_id=assistant_id, poll_interval_ms=20
+    )
+    step = client.beta.threads.runs.steps.list(run.id, thread_id=thread_id, order="asc").data[0]
+    call = step.step_details.tool_calls[0]  # type: ignore[union-attr]
+    assert call.code_interpreter.outputs[0].logs.strip() == "6"  # type: ignore[union-attr]
