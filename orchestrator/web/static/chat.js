@@ -223,7 +223,13 @@
     const texts = {};
     const steps = {};
     let failure = null;
-    await readStream(response, function (name, raw) {
+    messagesEl.setAttribute('aria-busy', 'true'); /* screen readers read the finished answer */
+    try {
+      await readStream(response, function (name, raw) { onRunEvent(name, raw); });
+    } finally {
+      messagesEl.setAttribute('aria-busy', 'false');
+    }
+    function onRunEvent(name, raw) {
       if (raw === '[DONE]') return;
       let data;
       try { data = JSON.parse(raw); } catch (e) { return; }
@@ -273,7 +279,7 @@
       } else if (name === 'error') {
         failure = data.message || (data.error && data.error.message) || 'The agent reported an error.';
       }
-    });
+    }
     activeRun = null;
     cancelButton.hidden = true;
     if (failure) showError(failure);
