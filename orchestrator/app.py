@@ -25,10 +25,13 @@ log = logging.getLogger("orchestrator")
 @contextlib.asynccontextmanager
 async def background_work(rt: Runtime, *, workers: bool) -> AsyncIterator[WorkerPool | None]:
     """Run the worker pool and the maintenance loop for the duration of the block."""
+    from orchestrator.pool import start_pool, stop_pool  # warm VM pool: no-op unless configured
+
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     pool = None
     if workers:
+        await start_pool(rt.driver, rt.settings)
         pool = WorkerPool(rt, concurrency=rt.settings.worker_concurrency)
         tasks.append(asyncio.create_task(pool.run(stop), name="bureau-workers"))
         tasks.append(asyncio.create_task(run_maintenance(rt, stop), name="bureau-maintenance"))
@@ -40,6 +43,8 @@ async def background_work(rt: Runtime, *, workers: bool) -> AsyncIterator[Worker
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, 10)
+        if workers:
+            await stop_pool()
 
 
 def create_app(

@@ -38,6 +38,16 @@ app.add_typer(desk_app, name="desk")
 console = Console()
 err = Console(stderr=True)
 
+
+def _mount_image_cli() -> None:
+    """``bureau image``: the local guest image (orchestrator/image, another engineer's)."""
+    try:
+        from orchestrator.image.cli import image_app
+    except ImportError:
+        return
+    app.add_typer(image_app, name="image")
+
+
 STEPS = ["pending", "provisioning", "booting", "enrolling", "ready"]
 SETTLED = {"ready", "failed", "awaiting_key", "stopped", "deleted"}
 
@@ -114,13 +124,17 @@ def worker(
     redaction.install(rt.escrow.values)
 
     async def main() -> None:
+        from orchestrator.pool import start_pool, stop_pool
+
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        await start_pool(rt.driver, settings)
         pool = WorkerPool(rt, concurrency=concurrency or settings.worker_concurrency)
         console.print(f"worker {pool.worker_id} running {pool.concurrency} slots")
         await asyncio.gather(pool.run(stop), run_maintenance(rt, stop))
+        await stop_pool()
         await rt.agents.aclose()
 
     asyncio.run(main())
@@ -339,3 +353,6 @@ def desk_events(
                 else "progress"
             )
             console.print(f"{event['at'][:19]}  {change:28} {event['message']}", highlight=False)
+
+
+_mount_image_cli()

@@ -89,6 +89,13 @@ async def list_models(
         async with httpx.AsyncClient(
             timeout=settings.provider_timeout_seconds, transport=transport
         ) as client:
+            if provider == "openrouter" and not endpoint:
+                # OpenRouter's model list is public: its key check is GET /key.
+                check = await client.get(
+                    url[: -len("/models")] + "/key", headers=_headers(provider, key)
+                )
+                if check.status_code in (401, 403):
+                    raise KeyRejected("the provider rejected this key")
             response = await client.get(url, headers=_headers(provider, key))
     except httpx.HTTPError as exc:
         raise ProviderUnavailable(

@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     agent_source_dir: Path = _REPO_ROOT / "agent_image"
     """Where ``pip wheel`` builds the agent wheel from when ``<data_dir>/dist`` lacks it."""
     log_level: str = "INFO"
+    web_secret: SecretStr | None = None
+    """Session-cookie secret of the web UI shared by several replicas (else one per data dir)."""
 
     @field_validator("tls_extra_sans", mode="before")
     @classmethod

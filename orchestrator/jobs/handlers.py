@@ -182,7 +182,7 @@ def control_plane_url_for_guest(rt: Runtime) -> str:
     return str(translate(url)) if callable(translate) else url
 
 
-async def build_spec(rt: Runtime, desk: Desk) -> DeskSpec:
+async def build_spec(rt: Runtime, desk: Desk) -> tuple[DeskSpec, DeskBootSettings]:
     """Render the desk's user-data (with a fresh bootstrap token) into a driver spec."""
     dist = await asyncio.to_thread(rt.dist.ensure)
     token = await asyncio.to_thread(new_bootstrap_token, rt, desk.id)
@@ -206,7 +206,7 @@ async def build_spec(rt: Runtime, desk: Desk) -> DeskSpec:
         data_disk_device=getattr(rt.driver, "guest_data_disk_device", None),
     )
     rendered = render_desk(boot)
-    return DeskSpec(
+    spec = DeskSpec(
         desk_id=desk.id,
         owner_id=desk.owner_id,
         name=desk.name,
@@ -216,6 +216,7 @@ async def build_spec(rt: Runtime, desk: Desk) -> DeskSpec:
         region=desk.region,
         labels={"bureau-desk": desk.id, "bureau-owner": desk.owner_id},
     )
+    return spec, boot
 
 
 async def wait_healthy(rt: Runtime, desk_id: str, expect: tuple[DeskState, ...]) -> None:
@@ -257,9 +258,13 @@ async def provision(rt: Runtime, job: Job) -> None:
         desk = move(rt, desk_id, S.PROVISIONING, "provisioning", expect=(S.PENDING,))
     elif desk.state != S.PROVISIONING.value:  # re-run after a crash finds it further along
         raise JobAbort(f"desk {desk_id} is {desk.state}")
-    spec = await build_spec(rt, desk)
+    spec, boot = await build_spec(rt, desk)
     report = progress_fn(rt, desk_id)
-    handle = await with_retries(rt, desk_id, lambda: rt.driver.create(spec, report))
+    from orchestrator.pool import try_assign_from_pool  # the warm pool (qemu only; else None)
+
+    handle = await try_assign_from_pool(rt.driver, spec, boot, report)
+    if handle is None:
+        handle = await with_retries(rt, desk_id, lambda: rt.driver.create(spec, report))
     with rt.db.session() as session:
         fresh = session.get(Desk, desk_id)
         if fresh is None:
@@ -280,7 +285,7 @@ async def _start(rt: Runtime, desk_id: str) -> None:
     desk = load(rt, desk_id)
     if desk.state != S.STARTING.value:
         raise JobAbort(f"desk {desk_id} is {desk.state}")
-    spec = await build_spec(rt, desk)
+    spec, _boot = await build_spec(rt, desk)
     report = progress_fn(rt, desk_id)
     await rt.agents.forget(desk_id)
     handle = await with_retries(rt, desk_id, lambda: rt.driver.start(spec, report))

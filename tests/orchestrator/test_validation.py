@@ -153,6 +153,13 @@ class TestLiveKeyCheck:
         assert response.status_code == 200, response.text
         assert response.json()["data"], "no models listed"
 
+    def test_openrouter_key_is_checked_although_its_model_list_is_public(self, cp: ControlPlane):
+        with cp.client(cp.admin_token) as client:
+            response = client.post(
+                "/v1/providers/openrouter/models", json={"api_key": "sk-or-invalid-123456"}
+            )
+        assert response.status_code == 422
+
     def test_model_selector_with_rejected_key(self, cp: ControlPlane):
         with cp.client(cp.admin_token) as client:
             response = client.post("/v1/providers/openai/models", json={"api_key": "sk-invalid-1"})
