@@ -43,6 +43,8 @@ class Services:
     create_vector_store: Callable[[dict[str, Any]], Awaitable[str]] | None = None
     """Set by the vector stores extension: create one from an inline ``vector_stores[]`` spec
     (``file_ids``, ``chunking_strategy``, ``metadata``; already validated) and return its id."""
+    add_vector_store_files: Callable[[str, list[str]], Awaitable[None]] | None = None
+    """Set by the vector stores extension: add files (ids) to an existing vector store."""
     started_at: float = field(default_factory=time.monotonic)
     runs: RunManager | None = None
     sandbox: Sandbox | None = None

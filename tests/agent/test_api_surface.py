@@ -1,4 +1,4 @@
-# mypy: disable-error-code="union-attr,operator"
+# mypy: disable-error-code="union-attr,operator,index,arg-type"
 """The Assistants API surface with the official openai SDK (OpenAI and AzureOpenAI clients)."""
 
 from __future__ import annotations
@@ -140,3 +140,22 @@ def test_create_and_run(client: openai.OpenAI) -> None:
     assert run.status == "completed"
     reply = client.beta.threads.messages.list(run.thread_id).data[0]
     assert reply.content[0].text.value == "echo: together"
+
+
+def test_file_search_attachments_create_the_threads_vector_store(client: openai.OpenAI) -> None:
+    uploaded = client.files.create(
+        file=("notes.txt", b"the launch code is 1234"), purpose="assistants"
+    )
+    thread = client.beta.threads.create(
+        messages=[
+            {
+                "role": "user",
+                "content": "what is the code?",
+                "attachments": [{"file_id": uploaded.id, "tools": [{"type": "file_search"}]}],
+            }
+        ]
+    )
+    stores = thread.tool_resources.file_search.vector_store_ids
+    assert len(stores) == 1
+    files = client.vector_stores.files.list(stores[0]).data
+    assert [f.id for f in files] == [uploaded.id]

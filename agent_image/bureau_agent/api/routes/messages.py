@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
 from bureau_agent.api import validation as v
+from bureau_agent.api.attachments import attach_to_thread
 from bureau_agent.api.deps import ServicesDep
 from bureau_agent.api.errors import OpenAIError, not_found
 from bureau_agent.api.messages import MessageFields, build_message
@@ -22,7 +23,7 @@ KIND = "thread.message"
 async def create_message(
     thread_id: str, body: MessageFields, services: ServicesDep
 ) -> dict[str, Any]:
-    await get_thread(services, thread_id)
+    thread = await get_thread(services, thread_id)
     if await services.run_manager().active_run(thread_id) is not None:
         raise OpenAIError(
             400,
@@ -30,6 +31,7 @@ async def create_message(
             param="thread_id",
         )
     message = build_message(services, thread_id, body)
+    await attach_to_thread(services, thread, [message])
     return await services.docs.insert(KIND, message, parent=thread_id)
 
 

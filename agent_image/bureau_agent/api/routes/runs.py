@@ -9,6 +9,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
 from bureau_agent.api import validation as v
+from bureau_agent.api.attachments import attach_to_thread
 from bureau_agent.api.deps import ServicesDep
 from bureau_agent.api.errors import OpenAIError, invalid, not_found
 from bureau_agent.api.messages import build_message
@@ -34,6 +35,7 @@ async def _start(
         for i, m in enumerate(body.additional_messages or [])
     ]
     if extra:
+        await attach_to_thread(services, await get_thread(services, thread_id), extra)
         await services.docs.insert_many("thread.message", extra, parent=thread_id)
     await services.docs.insert(KIND, run, parent=thread_id)
     if not body.stream:

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from bureau_agent.api import validation as v
+from bureau_agent.api.attachments import attach_to_thread
 from bureau_agent.api.deps import ServicesDep
 from bureau_agent.api.errors import not_found
 from bureau_agent.api.messages import MessageFields, build_message
@@ -45,6 +46,7 @@ async def create_thread_from(services: Services, body: ThreadFields | None) -> d
         for i, m in enumerate(body.messages or [])
     ]
     await services.docs.insert(KIND, thread)
+    await attach_to_thread(services, thread, messages)
     if messages:
         await services.docs.insert_many("thread.message", messages, parent=thread_id)
     return thread
