@@ -206,6 +206,12 @@ def explain_api_error(status: int, detail: Any, secrets: tuple[str, ...] = ()) -
         errors[_guess_field(message)] = message
     if status == 401:
         errors = {FORM_LEVEL: "Your session has ended: sign in again."}
+    elif status in (502, 503, 504):
+        details = " ".join(errors.values())
+        errors = {
+            FORM_LEVEL: "Your desk or your provider is not answering right now (the desk may still "
+            f"be starting). Wait a minute and try again. Details: {details}"
+        }
     return {name: _scrub(text, secrets) for name, text in errors.items()}
 
 

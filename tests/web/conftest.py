@@ -23,6 +23,7 @@ from orchestrator.app import create_app
 from orchestrator.dist import AgentDistStore
 from orchestrator.drivers.base import DeskHandle, DeskSpec, ProgressFn
 from orchestrator.drivers.scripted import ScriptedDriver
+from orchestrator.escrow import Escrow
 from orchestrator.settings import Settings
 from tests.fakes.fixtures import FakeProviderServer
 from tests.helpers.servers import free_port, serve_asgi
@@ -93,6 +94,7 @@ class Stack:
     admin_token: str
     driver: AgentBackedDriver
     fake: FakeProviderServer
+    escrow: Escrow
     tokens: dict[str, str] = field(default_factory=dict)
 
     def client(self, token: str) -> httpx.Client:
@@ -188,7 +190,9 @@ def stack(
         # The desks' "internet": the agents reach OpenAI's default endpoint at the fake provider.
         patch.setitem(agent_config.DEFAULT_CHAT_ENDPOINTS, "openai", chat_url)
         try:
-            yield Stack(server.url, paths.ca, admin_token, driver, fake_provider_server)
+            yield Stack(
+                server.url, paths.ca, admin_token, driver, fake_provider_server, runtime.escrow
+            )
         finally:
             driver.close_all()
 

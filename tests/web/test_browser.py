@@ -7,6 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.helpers.wait import wait_until
 from tests.web.conftest import Stack, screenshot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -348,3 +349,27 @@ def test_embeddings_can_reuse_the_main_key(page: Page, stack: Stack) -> None:
     assert desk["embeddings_provider"] == "openrouter"
     assert desk["embeddings_model"] == "openai/text-embedding-3-small"
     assert desk["embeddings_key_hint"].endswith("7777")
+
+
+def test_a_desk_awaiting_its_key_gets_it_again_from_settings(page: Page, stack: Stack) -> None:
+    gate = stack.driver.hold("create")
+    try:
+        desk_id = stack.create_desk("alice", "web-rekey")
+        stack.escrow.discard(desk_id)  # as if the control plane restarted before enrollment
+    finally:
+        gate.set()
+        stack.driver.release("create")
+    stack.wait_state("alice", desk_id, "awaiting_key")
+    wait_until(lambda: desk_id in stack.driver.agents, timeout=60, message="desk agent serving")
+    sign_in(page, stack, "alice")
+    page.goto(f"{stack.url}/desks/{desk_id}")
+    expect(page.locator("[data-awaiting-key]")).to_be_visible()
+    expect(page.locator("[data-chat]")).to_be_hidden()
+    page.get_by_role("link", name="Enter the key again").click()
+    page.get_by_label("API key", exact=True).fill("sk-test-web-again-5555")
+    expect(page.locator("#model")).to_have_value("gpt-4o")
+    page.get_by_role("button", name="Save and send to desk").click()
+    expect(page.get_by_role("status")).to_contain_text("sent to your desk")
+    stack.wait_state("alice", desk_id, "ready")
+    page.get_by_role("link", name="Desk", exact=True).click()
+    expect(page.locator("[data-chat]")).to_be_visible()

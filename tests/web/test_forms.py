@@ -134,3 +134,9 @@ def test_api_messages_never_repeat_a_submitted_key() -> None:
     explained = explain_api_error(422, detail, (key,))
     assert key not in explained["api_key"]
     assert "[your key]" in explained["api_key"]
+
+
+def test_unreachable_desk_is_explained_as_try_again_later() -> None:
+    explained = explain_api_error(502, "the agent could not be reached: ConnectError")
+    assert list(explained) == [FORM_LEVEL]
+    assert explained[FORM_LEVEL].startswith("Your desk or your provider is not answering")
