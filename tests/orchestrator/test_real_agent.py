@@ -7,7 +7,7 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from openai import OpenAI
 
@@ -40,7 +40,7 @@ def _run(cp: ControlPlane, port: int, fake_provider: FakeProviderServer) -> None
         spec = create_spec(cp, desk_id)
         with serve_desk_agent(boot_facts(spec.user_data, spec.user_data_gzipped), port):
             wait_state(client, desk_id, "ready")
-            http = httpx.Client(verify=ssl.create_default_context(cafile=str(cp.ca)))
+            http = httpx2.Client(verify=ssl.create_default_context(cafile=str(cp.ca)))
             sdk = OpenAI(
                 base_url=f"{cp.url}/v1/desks/{desk_id}/agent/v1", api_key=token, http_client=http
             )
