@@ -52,9 +52,9 @@ STEPS = ["pending", "provisioning", "booting", "enrolling", "ready"]
 SETTLED = {"ready", "failed", "awaiting_key", "stopped", "deleted"}
 
 
-def _settings() -> Settings:
+def _settings(**overrides: object) -> Settings:
     try:
-        return Settings()
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
     except (ValidationError, UnsafeSettingsError) as exc:
         err.print(f"[red]invalid settings:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -73,11 +73,7 @@ def serve(
     from orchestrator.app import create_app
     from orchestrator.runtime import Runtime
 
-    settings = _settings()
-    if host:
-        settings.host = host
-    if port:
-        settings.port = port
+    settings = _settings(host=host, port=port)
     try:
         api = create_app(settings)
     except DriverUnavailableError as exc:

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     ``postgresql+psycopg://user@host/db``."""
     driver: DriverName = "qemu"
     public_url: str = "https://127.0.0.1:8443"
-    """Base URL desks and clients use to reach this control plane."""
+    """Base URL desks and clients use to reach this control plane (default: from host/port)."""
     host: str = "127.0.0.1"
     port: int = Field(default=8443, ge=1, le=65535)
     tls: bool = True
@@ -93,6 +93,15 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("BUREAU_PUBLIC_URL must be an absolute http(s) URL, like https://host")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _default_public_url(self) -> Self:
+        """Without BUREAU_PUBLIC_URL, the public URL follows host, port and tls."""
+        if "public_url" not in self.model_fields_set:
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+            host = f"[{host}]" if ":" in host else host
+            self.public_url = f"{'https' if self.tls else 'http'}://{host}:{self.port}"
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Self:

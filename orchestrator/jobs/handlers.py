@@ -38,6 +38,7 @@ from orchestrator.drivers.base import (
 from orchestrator.jobs import queue
 from orchestrator.lifecycle import IllegalTransition, progress, transition
 from orchestrator.models import BootstrapToken, Desk, DeskState, Job, utcnow
+from orchestrator.protocol import ProviderCredentials, ProviderUpdate
 from orchestrator.redaction import redact
 from orchestrator.runtime import Runtime
 from orchestrator.security import BOOTSTRAP_TOKEN_PREFIX, hash_token, new_token
@@ -291,6 +292,34 @@ async def _start(rt: Runtime, desk_id: str) -> None:
     handle = await with_retries(rt, desk_id, lambda: rt.driver.start(spec, report))
     move(rt, desk_id, S.BOOTING, "the machine is up", expect=(S.STARTING,), handle=handle)
     await wait_healthy(rt, desk_id, (S.BOOTING,))
+    await push_escrowed_key(rt, desk_id)
+
+
+async def push_escrowed_key(rt: Runtime, desk_id: str) -> None:
+    """A key supplied while the desk was down (failed) goes to the agent once it is back."""
+    secrets = rt.escrow.take(desk_id)
+    desk = load(rt, desk_id)
+    if not secrets or "provider" not in secrets or not desk.agent_url:
+        return
+    update = ProviderUpdate(
+        provider=ProviderCredentials(
+            provider=desk.provider,  # type: ignore[arg-type]
+            api_key=secrets["provider"],  # type: ignore[arg-type]
+            model=desk.model,
+            endpoint=desk.endpoint,
+            longer_context_model=desk.longer_context_model,
+            max_tool_calls=desk.max_tool_calls,
+        )
+    )
+    report = progress_fn(rt, desk_id)
+    try:
+        await rt.agents.push_provider(desk_id, desk.agent_url, update)
+    except AgentUnreachable as exc:
+        report(f"the new key could not be delivered ({exc}); supply it again")
+        return
+    report(f"key delivered to the agent ({desk.key_hint})")
+    if load(rt, desk_id).state == S.AWAITING_KEY.value:
+        move(rt, desk_id, S.READY, "the agent has its key", expect=(S.AWAITING_KEY,))
 
 
 async def start(rt: Runtime, job: Job) -> None:

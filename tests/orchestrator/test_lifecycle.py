@@ -7,6 +7,7 @@ from pathlib import Path
 
 from orchestrator.drivers.base import PermanentDriverError, TransientDriverError
 from tests.helpers.servers import free_port
+from tests.helpers.wait import wait_until
 from tests.orchestrator.agent_double import (
     AgentDouble,
     bootstrap_token,
@@ -150,3 +151,28 @@ def test_permanent_driver_error_fails_the_desk_with_its_reason(control_plane: Co
         retry = client.post(f"/v1/desks/{desk_id}/start")
         assert retry.status_code == 202
         wait_state(client, desk_id, "booting")
+
+
+def test_key_supplied_while_failed_reaches_the_agent_on_start(
+    control_plane: ControlPlane, tmp_path: Path
+):
+    cp = control_plane
+    agent_port = free_port()
+    cp.driver.agent_url = f"https://127.0.0.1:{agent_port}"
+    with cp.client(cp.new_user("phoenix")) as client:
+        desk_id = client.post("/v1/desks", json=desk_body()).json()["id"]
+        wait_state(client, desk_id, "booting")
+        agent = AgentDouble(desk_id, tmp_path / "agent")
+        agent.enroll(cp.url, cp.ca, bootstrap_token(create_spec(cp, desk_id)))
+        with agent.serve(agent_port):
+            wait_state(client, desk_id, "ready")
+            cp.driver.fail_next("stop", PermanentDriverError("stuck"))
+            client.post(f"/v1/desks/{desk_id}/stop")
+            wait_state(client, desk_id, "failed")
+            new_key = "sk-while-failed-" + "z" * 12
+            put = client.put(f"/v1/desks/{desk_id}/provider", json={"api_key": new_key})
+            assert put.status_code == 200, put.text
+            assert client.post(f"/v1/desks/{desk_id}/start").status_code == 202
+            wait_state(client, desk_id, "ready")
+            wait_until(lambda: agent.provider_updates, message="key pushed")
+    assert agent.provider_updates[-1].provider.api_key.get_secret_value() == new_key
