@@ -21,12 +21,14 @@ from tests.agent.conftest import Agent
 from tests.fakes.fixtures import FakeProviderServer
 from tests.fakes.provider import (
     Call,
+    Error,
     Reply,
     Text,
     ToolCalls,
     context_length_exceeded,
     prompt_too_long,
     rate_limited,
+    server_error,
 )
 from tests.helpers.wait import wait_until
 
@@ -271,3 +273,16 @@ def test_shutdown_mid_run_ends_failed(
     after = second.client().beta.threads.runs.retrieve(run.id, thread_id=thread.id)
     assert (after.status, after.last_error.code) == ("failed", "server_error")
     assert "stopped" in after.last_error.message
+
+
+def test_stream_error_after_output_fails_the_run(
+    start_agent: Callable[..., Agent], fake_provider: FakeProviderServer, flavour: str
+) -> None:
+    agent = start_agent(fake_provider, **provider_env(fake_provider, flavour))
+    broken = Error(529, "Overloaded") if flavour == "anthropic" else server_error()
+    fake_provider.provider.queue("*", Text("partial words", stream_error=broken))
+    client, run = run_once(agent, "x")
+    assert (run.status, run.last_error.code) == ("failed", "server_error")
+    assert "during the stream" in run.last_error.message
+    message = client.beta.threads.messages.list(run.thread_id).data[0]
+    assert message.status == "incomplete"

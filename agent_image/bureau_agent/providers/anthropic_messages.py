@@ -28,6 +28,7 @@ from bureau_agent.providers.errors import (
     RateLimited,
 )
 from bureau_agent.providers.retry_after import retry_after_seconds
+from bureau_agent.providers.sse import sse_json
 
 _CONTEXT = re.compile(r"prompt is too long|context window|too many tokens", re.IGNORECASE)
 
@@ -71,6 +72,18 @@ def translate_anthropic_error(exc: Exception) -> ProviderError:
     return BadRequest(f"The provider refused the request: {detail}", status=status)
 
 
+def translate_stream_error(error: Any) -> ProviderError:
+    """An ``event: error`` inside a stream (e.g. ``overloaded_error``)."""
+    body = error if isinstance(error, dict) else {"message": str(error)}
+    message = str(body.get("message") or "the provider stream failed")
+    kind = str(body.get("type") or "")
+    if kind == "rate_limit_error":
+        return RateLimited(f"Rate limited: {message}")
+    if kind in ("overloaded_error", "api_error", ""):
+        return ProviderUnavailable(f"Provider error during the stream: {message}")
+    return ProviderError(f"Provider error during the stream: {message} ({kind})")
+
+
 class AnthropicMessagesModel:
     def __init__(
         self,
@@ -92,11 +105,12 @@ class AnthropicMessagesModel:
         required = {"model": body["model"], "max_tokens": body["max_tokens"], "stream": True}
         try:
             # Wire-shaped already: as extra_body, the SDK skips its per-message type transform.
-            events: Any = await self._client.messages.create(
+            raw = self._client.messages.with_streaming_response.create(
                 **required, messages=[], extra_body={**body, **extra}
             )
-            async with events:
-                async for event in fold_anthropic_stream(events):
+            async with raw as response:
+                events = sse_json(response.iter_lines())
+                async for event in fold_anthropic_stream(events, translate_stream_error):
                     yield event
         except anthropic.AnthropicError as exc:
             raise translate_anthropic_error(exc) from None

@@ -1,4 +1,4 @@
-"""Folds Anthropic message stream events into text deltas and one final ``ModelResponse``."""
+"""Folds Anthropic message stream events (JSON) into text deltas and one ``ModelResponse``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from bureau_agent.providers.base import (
     ToolCall,
     Usage,
 )
+from bureau_agent.providers.errors import ProviderError
 
 _STOP: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -40,29 +41,32 @@ class AnthropicStreamState:
     input_tokens: int = 0
     output_tokens: int = 0
 
-    def feed(self, event: Any) -> str | None:
-        kind = event.type
+    def feed(self, event: dict[str, Any]) -> str | None:
+        kind = event.get("type")
         if kind == "message_start":
-            usage = event.message.usage
-            self.input_tokens = (usage.input_tokens or 0) if usage else 0
+            usage = (event.get("message") or {}).get("usage") or {}
+            self.input_tokens = usage.get("input_tokens") or 0
         elif kind == "content_block_start":
-            block = event.content_block
-            self.blocks[event.index] = _Block(
-                kind=block.type, id=getattr(block, "id", ""), name=getattr(block, "name", "")
+            block = event.get("content_block") or {}
+            self.blocks[int(event.get("index", 0))] = _Block(
+                kind=str(block.get("type", "text")),
+                id=str(block.get("id", "")),
+                name=str(block.get("name", "")),
             )
         elif kind == "content_block_delta":
-            delta = event.delta
-            block = self.blocks.setdefault(event.index, _Block(kind="text"))
-            if delta.type == "text_delta":
-                block.parts.append(delta.text)
-                return str(delta.text)
-            if delta.type == "input_json_delta":
-                block.parts.append(delta.partial_json)
+            delta = event.get("delta") or {}
+            block = self.blocks.setdefault(int(event.get("index", 0)), _Block(kind="text"))
+            if delta.get("type") == "text_delta":
+                block.parts.append(delta.get("text", ""))
+                return str(delta.get("text", ""))
+            if delta.get("type") == "input_json_delta":
+                block.parts.append(delta.get("partial_json", ""))
         elif kind == "message_delta":
-            if event.delta.stop_reason:
-                self.stop_reason = event.delta.stop_reason
-            if event.usage is not None:
-                self.output_tokens = event.usage.output_tokens or self.output_tokens
+            stop = (event.get("delta") or {}).get("stop_reason")
+            if stop:
+                self.stop_reason = stop
+            usage = event.get("usage") or {}
+            self.output_tokens = usage.get("output_tokens") or self.output_tokens
         return None
 
     def response(self) -> ModelResponse:
@@ -82,9 +86,16 @@ class AnthropicStreamState:
         )
 
 
-async def fold_anthropic_stream(events: AsyncIterator[Any]) -> AsyncIterator[StreamEvent]:
+async def fold_anthropic_stream(
+    events: AsyncIterator[tuple[str | None, dict[str, Any]]],
+    on_error: Any,
+) -> AsyncIterator[StreamEvent]:
+    """``on_error(error_body) -> ProviderError`` translates an in-stream ``error`` event."""
     state = AnthropicStreamState()
-    async for event in events:
+    async for _, event in events:
+        if event.get("type") == "error":
+            error: ProviderError = on_error(event.get("error") or {})
+            raise error
         text = state.feed(event)
         if text:
             yield TextDelta(text)

@@ -28,6 +28,7 @@ from bureau_agent.providers.errors import (
 from bureau_agent.providers.openai_convert import request_to_openai
 from bureau_agent.providers.openai_stream import fold_openai_stream
 from bureau_agent.providers.retry_after import retry_after_seconds
+from bureau_agent.providers.sse import sse_json
 
 _CONTEXT = re.compile(
     r"context length|context_length|maximum context|prompt is too long|too many tokens|"
@@ -91,6 +92,18 @@ def _untransformed(body: dict[str, Any]) -> dict[str, Any]:
     return {"model": body["model"], "messages": [], "stream": True, "extra_body": body}
 
 
+def translate_stream_error(error: Any) -> ProviderError:
+    """An ``{"error": ...}`` chunk inside a stream (the HTTP status was already 200)."""
+    body = error if isinstance(error, dict) else {"message": str(error)}
+    message = str(body.get("message") or "the provider stream failed")
+    code = str(body.get("code") or body.get("type") or "")
+    if "rate_limit" in code:
+        return RateLimited(f"Rate limited: {message}")
+    if code == "insufficient_quota":
+        return QuotaExceeded(f"The provider account is out of credit or quota: {message}")
+    return ProviderUnavailable(f"Provider error during the stream: {message}")
+
+
 class OpenAIChatModel:
     """One OpenAI-compatible endpoint and key."""
 
@@ -115,9 +128,12 @@ class OpenAIChatModel:
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         body = request_to_openai(request, max_tokens_field=self._max_tokens_field)
         try:
-            chunks: Any = await self._client.chat.completions.create(**_untransformed(body))
-            async with chunks:
-                async for event in fold_openai_stream(chunks):
+            raw = self._client.chat.completions.with_streaming_response.create(
+                **_untransformed(body)
+            )
+            async with raw as response:
+                events = sse_json(response.iter_lines())
+                async for event in fold_openai_stream(events, translate_stream_error):
                     yield event
         except openai.OpenAIError as exc:
             raise translate_openai_error(exc) from None

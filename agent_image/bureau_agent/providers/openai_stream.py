@@ -1,4 +1,4 @@
-"""Folds OpenAI chat-completion chunks into text deltas and one final ``ModelResponse``."""
+"""Folds OpenAI chat-completion chunks (JSON) into text deltas and one final ``ModelResponse``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from bureau_agent.providers.base import (
     ToolCall,
     Usage,
 )
-from bureau_agent.providers.errors import ContextLengthExceeded
+from bureau_agent.providers.errors import ContextLengthExceeded, ProviderError
 
 _FINISH: dict[str, FinishReason] = {
     "stop": "stop",
@@ -40,30 +40,32 @@ class OpenAIStreamState:
     finish: str | None = None
     usage: Usage = field(default_factory=Usage)
 
-    def feed(self, chunk: Any) -> str | None:
+    def feed(self, chunk: dict[str, Any]) -> str | None:
         """Absorb one chunk; return its text delta, if any."""
-        if getattr(chunk, "usage", None) is not None:
+        usage = chunk.get("usage")
+        if usage:
             self.usage = Usage(
-                prompt_tokens=chunk.usage.prompt_tokens or 0,
-                completion_tokens=chunk.usage.completion_tokens or 0,
+                prompt_tokens=usage.get("prompt_tokens") or 0,
+                completion_tokens=usage.get("completion_tokens") or 0,
             )
         delta_text: str | None = None
-        for choice in chunk.choices or []:
-            delta = choice.delta
-            if delta is not None and delta.content:
-                self.text.append(delta.content)
-                delta_text = (delta_text or "") + delta.content
-            for tc in (delta.tool_calls if delta is not None else None) or []:
-                partial = self.calls.setdefault(tc.index, _PartialCall())
-                if tc.id:
-                    partial.id = tc.id
-                if tc.function is not None:
-                    if tc.function.name:
-                        partial.name += tc.function.name
-                    if tc.function.arguments:
-                        partial.arguments.append(tc.function.arguments)
-            if choice.finish_reason:
-                self.finish = choice.finish_reason
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            content = delta.get("content")
+            if content:
+                self.text.append(content)
+                delta_text = (delta_text or "") + content
+            for tc in delta.get("tool_calls") or []:
+                partial = self.calls.setdefault(int(tc.get("index", 0)), _PartialCall())
+                if tc.get("id"):
+                    partial.id = tc["id"]
+                fn = tc.get("function") or {}
+                if fn.get("name"):
+                    partial.name += fn["name"]
+                if fn.get("arguments"):
+                    partial.arguments.append(fn["arguments"])
+            if choice.get("finish_reason"):
+                self.finish = choice["finish_reason"]
         return delta_text
 
     def response(self) -> ModelResponse:
@@ -80,9 +82,16 @@ class OpenAIStreamState:
         return ModelResponse(text=text, tool_calls=calls, usage=self.usage, finish_reason=finish)
 
 
-async def fold_openai_stream(chunks: AsyncIterator[Any]) -> AsyncIterator[StreamEvent]:
+async def fold_openai_stream(
+    events: AsyncIterator[tuple[str | None, dict[str, Any]]],
+    on_error: Any,
+) -> AsyncIterator[StreamEvent]:
+    """``on_error(error_body) -> ProviderError`` translates an in-stream ``{"error": ...}``."""
     state = OpenAIStreamState()
-    async for chunk in chunks:
+    async for _, chunk in events:
+        if "error" in chunk:
+            error: ProviderError = on_error(chunk["error"])
+            raise error
         text = state.feed(chunk)
         if text:
             yield TextDelta(text)
