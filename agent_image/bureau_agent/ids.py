@@ -9,4 +9,9 @@ _ALPHABET = string.ascii_letters + string.digits
 
 
 def new_id(prefix: str, length: int = 24) -> str:
-    return prefix + "_" + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    """``prefix_`` and ``length`` base62 characters from one read of the system's CSPRNG."""
+    raw = secrets.token_bytes(length * 2)
+    chars = [_ALPHABET[b % 62] for b in raw if b < 248][:length]  # 248 = 4 * 62: no modulo bias
+    while len(chars) < length:
+        chars.append(secrets.choice(_ALPHABET))
+    return prefix + "_" + "".join(chars)

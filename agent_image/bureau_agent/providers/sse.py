@@ -13,15 +13,17 @@ from typing import Any
 
 async def sse_json(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str | None, dict[str, Any]]]:
     event: str | None = None
-    async for line in lines:
-        if not line:
+    done = False
+    async for line in lines:  # read to the end, so the connection goes back to the pool
+        if done or not line:
             event = None
         elif line.startswith("event:"):
             event = line[6:].strip()
         elif line.startswith("data:"):
             data = line[5:].strip()
             if data == "[DONE]":
-                return
+                done = True
+                continue
             value = json.loads(data)
             if isinstance(value, dict):
                 yield event, value
