@@ -44,7 +44,7 @@ class QemuSettings(BaseSettings):
     """Total guest memory allowed on this host (default: host memory minus the reserve)."""
     memory_reserve_mib: int = Field(default=2048, ge=0)
     stop_timeout_seconds: float = Field(default=60.0, gt=0)
-    probe_timeout_seconds: float = Field(default=20.0, gt=0)
+    probe_timeout_seconds: float = Field(default=10.0, gt=0)
     kernel_args: str = (
         "console=ttyS0 quiet panic=-1 mitigations=off tsc=reliable no_timer_check "
         "random.trust_cpu=on cryptomgr.notests"

@@ -22,6 +22,7 @@ import httpx
 import openai
 import pytest
 
+from orchestrator.drivers import qemu_proc
 from tests.e2e.processes import Process, start_control_plane, start_fake_provider
 from tests.helpers.servers import free_port
 from tests.helpers.wait import wait_until
@@ -248,7 +249,7 @@ def test_control_plane_restart_readopts_the_running_desk(stack: Stack) -> None:
     pidfile = stack.data_dir / "qemu" / "desks" / stack.desk_id / "qemu.pid"
     stack.qemu_pid = int(pidfile.read_text())
     stack.control_plane.stop()
-    assert Path(f"/proc/{stack.qemu_pid}").exists()  # the VM outlives the control plane
+    assert qemu_proc.alive(stack.qemu_pid)  # the VM outlives the control plane
     stack.start_control_plane()
     with stack.client() as client:
         assert client.get(f"/v1/desks/{stack.desk_id}").json()["state"] == "ready"
@@ -261,7 +262,7 @@ def test_delete_leaves_no_process_and_no_file(stack: Stack) -> None:
     with stack.client() as client:
         assert client.delete(f"/v1/desks/{stack.desk_id}").status_code == 202
     follow_events(stack, {"deleted"})
-    wait_until(lambda: not Path(f"/proc/{stack.qemu_pid}").exists(), timeout=60)
+    wait_until(lambda: not qemu_proc.alive(stack.qemu_pid), timeout=60)
     assert not (stack.data_dir / "qemu" / "desks" / stack.desk_id).exists()
     leftovers = list((stack.data_dir / "qemu" / "desks").iterdir())
     assert leftovers == []

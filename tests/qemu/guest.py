@@ -85,11 +85,10 @@ After=network-online.target
 [Service]
 Environment=BUREAU_AGENT_TOKEN={AGENT_TOKEN}
 Environment=BUREAU_AGENT_DATA_DIR=/var/lib/bureau-test/agent
-ExecStart=/opt/bureau/venv/bin/bureau-agent serve --host 0.0.0.0 --port 7443 \\
-  --tls-cert /etc/bureau-test/cert.pem --tls-key /etc/bureau-test/key.pem
+ExecStart=/bin/sh -c 'echo AGENT-STARTING >/dev/ttyS0; exec /opt/bureau/venv/bin/bureau-agent \\
+  serve --host 0.0.0.0 --port 7443 --tls-cert /etc/bureau-test/cert.pem \\
+  --tls-key /etc/bureau-test/key.pem >/dev/ttyS0 2>&1'
 Restart=on-failure
-StandardOutput=journal+console
-StandardError=journal+console
 
 [Install]
 WantedBy=multi-user.target
