@@ -36,7 +36,10 @@ def context(sandbox: Sandbox, timeout: float = 10, limit: int = 20_000) -> ToolC
 
 
 def call(tool: Tool, args: dict[str, Any], ctx: ToolContext) -> str | ToolResult:
-    return asyncio.run(tool.invoke(args, ctx))
+    async def invoke() -> str | ToolResult:
+        return await tool.invoke(args, ctx)
+
+    return asyncio.run(invoke())
 
 
 def by_name(sandbox: Sandbox) -> dict[str, Tool]:
