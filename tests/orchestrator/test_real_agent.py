@@ -15,7 +15,7 @@ from tests.fakes.fixtures import FakeProviderServer
 from tests.helpers.servers import free_port
 from tests.orchestrator.conftest import ControlPlane, desk_body, running_control_plane
 from tests.orchestrator.helpers import create_spec, wait_state
-from tests.web.desk_agent import boot_facts, serve_desk_agent
+from tests.orchestrator.real_agent import serve_real_agent
 
 
 @pytest.mark.slow
@@ -26,10 +26,10 @@ def test_openai_sdk_reaches_a_real_enrolled_agent_through_the_proxy(
     port = free_port()
     with running_control_plane(tmp_path, database_url, agent_wheel) as cp:
         cp.driver.agent_url = f"https://127.0.0.1:{port}"
-        _run(cp, port, fake_provider)
+        _run(cp, port, fake_provider, tmp_path / "agent")
 
 
-def _run(cp: ControlPlane, port: int, fake_provider: FakeProviderServer) -> None:
+def _run(cp: ControlPlane, port: int, fake_provider: FakeProviderServer, workdir: Path) -> None:
     token = cp.new_user("sdk-user")
     endpoint = fake_provider.openai_base_url + "/chat/completions"
     with cp.client(token) as client:
@@ -38,7 +38,7 @@ def _run(cp: ControlPlane, port: int, fake_provider: FakeProviderServer) -> None
         desk_id = created.json()["id"]
         wait_state(client, desk_id, "booting")
         spec = create_spec(cp, desk_id)
-        with serve_desk_agent(boot_facts(spec.user_data, spec.user_data_gzipped), port):
+        with serve_real_agent(cp.url, cp.ca, spec, port, workdir):
             wait_state(client, desk_id, "ready")
             http = httpx2.Client(verify=ssl.create_default_context(cafile=str(cp.ca)))
             sdk = OpenAI(
