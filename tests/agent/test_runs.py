@@ -288,3 +288,32 @@ def test_code_interpreter_reads_the_assistants_files(
     step = client.beta.threads.runs.steps.list(run.id, thread_id=thread_id, order="asc").data[0]
     call = step.step_details.tool_calls[0]  # type: ignore[union-attr]
     assert call.code_interpreter.outputs[0].logs.strip() == "6"  # type: ignore[union-attr]
+
+
+def test_file_search_honours_the_runs_options_and_cites(
+    client: openai.OpenAI, fake_provider: FakeProviderServer
+) -> None:
+    files = [
+        client.files.create(
+            file=(f"doc{i}.txt", f"zebra fact number {i}".encode()), purpose="assistants"
+        )
+        for i in range(3)
+    ]
+    store = client.vector_stores.create(file_ids=[f.id for f in files])
+    wait_until(lambda: client.vector_stores.retrieve(store.id).file_counts.completed == 3)
+    fake_provider.provider.queue("*", ToolCalls([Call("file_search", {"query": "zebra fact"})]))
+    assistant_id, thread_id = setup(
+        client,
+        "zebras?",
+        tools=[{"type": "file_search", "file_search": {"max_num_results": 1}}],
+        tool_resources={"file_search": {"vector_store_ids": [store.id]}},
+    )
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread_id, assistant_id=assistant_id, poll_interval_ms=20
+    )
+    step = client.beta.threads.runs.steps.list(run.id, thread_id=thread_id, order="asc").data[0]
+    call = step.step_details.tool_calls[0]  # type: ignore[union-attr]
+    assert call.type == "file_search" and len(call.file_search.results) == 1  # type: ignore[union-attr]
+    answer = client.beta.threads.messages.list(thread_id).data[0].content[0].text
+    cited = [a.file_citation.file_id for a in answer.annotations]  # type: ignore[union-attr]
+    assert cited and len(set(cited)) == 1 and cited[0] in {f.id for f in files}

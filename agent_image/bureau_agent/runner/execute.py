@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass
@@ -73,9 +74,23 @@ async def invoke_one(call: ToolCall, tool: Tool | None, ctx: ToolContext) -> Cal
     )
 
 
+def with_config(
+    ctx: ToolContext, tool: Tool | None, run_tools: list[dict[str, Any]]
+) -> ToolContext:
+    """The context of one call: ``tool_config`` = the run's entry for the tool's type."""
+    if tool is None or tool.assistant_type is None:
+        return ctx
+    entry = next((t for t in run_tools if t.get("type") == tool.assistant_type), {})
+    return dataclasses.replace(ctx, tool_config=entry)
+
+
 async def invoke_all(
-    calls: list[tuple[ToolCall, Tool | None]], ctx: ToolContext, parallel: bool
+    calls: list[tuple[ToolCall, Tool | None]],
+    ctx: ToolContext,
+    parallel: bool,
+    run_tools: list[dict[str, Any]],
 ) -> list[CallOutcome]:
+    calls_ctx = [(c, t, with_config(ctx, t, run_tools)) for c, t in calls]
     if parallel:
-        return list(await asyncio.gather(*(invoke_one(c, t, ctx) for c, t in calls)))
-    return [await invoke_one(c, t, ctx) for c, t in calls]
+        return list(await asyncio.gather(*(invoke_one(c, t, x) for c, t, x in calls_ctx)))
+    return [await invoke_one(c, t, x) for c, t, x in calls_ctx]

@@ -277,6 +277,7 @@ class Turn:
             [(c, self.tools.builtin.get(c.name)) for c in ours],
             self.context,
             bool(self.run.get("parallel_tool_calls", True)),
+            self.run["tools"],
         )
         self.record_outcomes(step, outcomes)
         results = {o.call.id: o.output for o in outcomes}
