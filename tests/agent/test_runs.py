@@ -313,7 +313,7 @@ def test_file_search_honours_the_runs_options_and_cites(
     )
     step = client.beta.threads.runs.steps.list(run.id, thread_id=thread_id, order="asc").data[0]
     call = step.step_details.tool_calls[0]  # type: ignore[union-attr]
-    assert call.type == "file_search" and len(call.file_search.results) == 1  # type: ignore[union-attr]
+    assert call.type == "file_search" and len(call.file_search.results) == 1  # type: ignore[union-attr,arg-type]
     answer = client.beta.threads.messages.list(thread_id).data[0].content[0].text
     cited = [a.file_citation.file_id for a in answer.annotations]  # type: ignore[union-attr]
     assert cited and len(set(cited)) == 1 and cited[0] in {f.id for f in files}
