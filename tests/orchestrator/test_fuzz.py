@@ -29,7 +29,7 @@ def test_generated_requests_never_get_a_server_error(module_control_plane: Contr
     for operation in operations:
 
         @settings(
-            max_examples=8,
+            max_examples=5,
             deadline=None,
             suppress_health_check=list(HealthCheck),
             derandomize=True,

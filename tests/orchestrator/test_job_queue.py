@@ -20,12 +20,37 @@ from orchestrator.migrate import upgrade
 from orchestrator.models import Job
 from orchestrator.pki import Pki
 from tests.helpers.wait import wait_until
+from tests.orchestrator.conftest import postgres_database
 
 BUREAU = Path(sys.executable).parent / "bureau"
 
 
-@pytest.fixture
-def workers(tmp_path: Path, database_url: str) -> Iterator[list[subprocess.Popen[bytes]]]:
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def queue_db(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    pg_template: str | None,
+) -> Iterator[str]:
+    """One database per backend for this module (the worker processes are shared too)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('queue') / 'bureau.db'}"
+        return
+    base = os.environ.get("BUREAU_TEST_DATABASE_URL")
+    if not base or pg_template is None:
+        pytest.skip("BUREAU_TEST_DATABASE_URL is not set")
+    with postgres_database(base, pg_template) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def workers(
+    tmp_path_factory: pytest.TempPathFactory, queue_db: str
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Four ``bureau worker`` processes (the SIGKILL test runs last and kills one of them)."""
+    database_url = queue_db
+    tmp_path = tmp_path_factory.mktemp("workers")
     data_dir = tmp_path / "data"
     Pki(data_dir / "tls", ["localhost"])  # created once, before the workers race for it
     db = Database(database_url)
@@ -72,8 +97,9 @@ def _jobs(db: Database, ids: list[str]) -> list[Job]:
 
 @pytest.mark.slow
 def test_200_jobs_run_exactly_once_on_4_worker_processes(
-    workers: list[subprocess.Popen[bytes]], database_url: str, tmp_path: Path
+    workers: list[subprocess.Popen[bytes]], queue_db: str, tmp_path: Path
 ):
+    database_url = queue_db
     record = tmp_path / "runs.txt"
     db = Database(database_url)
     with db.session() as session:
@@ -96,8 +122,9 @@ def test_200_jobs_run_exactly_once_on_4_worker_processes(
 
 @pytest.mark.slow
 def test_job_of_a_killed_worker_is_reaped_and_completed_by_another(
-    workers: list[subprocess.Popen[bytes]], database_url: str, tmp_path: Path
+    workers: list[subprocess.Popen[bytes]], queue_db: str, tmp_path: Path
 ):
+    database_url = queue_db
     record = tmp_path / "runs.txt"
     db = Database(database_url)
     with db.session() as session:
