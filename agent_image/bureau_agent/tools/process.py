@@ -51,7 +51,7 @@ async def run_process(
 ) -> ProcessResult:
     try:
         proc = await asyncio.create_subprocess_exec(
-            *sandbox.command(argv),
+            *sandbox.command(argv, time_limit),
             cwd=cwd,
             env=sandbox.env(),
             stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,

@@ -50,10 +50,15 @@ class Sandbox:
             "PYTHONDONTWRITEBYTECODE": "1",
         }
 
-    def command(self, argv: list[str]) -> list[str]:
-        """``argv`` as the tool user: direct when root (see ``popen_user``), else through sudo."""
+    def command(self, argv: list[str], time_limit: float) -> list[str]:
+        """``argv`` as the tool user: direct when root (see ``popen_user``), else through sudo.
+
+        Through sudo the agent may not signal the tool's processes (another user), so
+        coreutils ``timeout`` running as the tool user enforces the limit from inside.
+        """
         if self.switches_user and os.geteuid() != 0 and self.user:
-            return ["sudo", "-n", "-u", self.user, "-H", "--", *argv]
+            limit = f"{time_limit:g}"
+            return ["sudo", "-n", "-u", self.user, "-H", "--", "timeout", "-k", "2", limit, *argv]
         return argv
 
     def popen_user(self) -> dict[str, object]:
