@@ -28,7 +28,14 @@ from orchestrator.drivers import qemu_disks, qemu_proc
 from orchestrator.drivers.base import PermanentDriverError, TransientDriverError
 from orchestrator.drivers.qemu_desk import DeskDir, DeskRecord
 from orchestrator.drivers.qemu_snapshot import SnapshotError, restore_vm, resume_vcpus
-from orchestrator.pool.machine import RAM_FILE, STATE_FILE, TEMPLATE_ROOT, pool_command
+from orchestrator.pool.machine import (
+    RAM_FILE,
+    STATE_FILE,
+    TEMPLATE_ROOT,
+    LaunchError,
+    launch,
+    pool_command,
+)
 from orchestrator.pool.template import Template
 from orchestrator.pool.wire import ResumeRequest, ResumeResponse
 
@@ -130,14 +137,9 @@ async def restore_into(
         incoming=True,
     )
     try:
-        await asyncio.to_thread(
-            qemu_proc.launch_daemonized, cmd, desk.path, desk.file(files.QEMU_ERR)
-        )
-    except (TransientDriverError, PermanentDriverError) as exc:
+        pid = await asyncio.to_thread(launch, cmd, desk.path, desk.file(files.QEMU_ERR))
+    except LaunchError as exc:
         raise CloneError(f"clone QEMU did not start: {exc}") from exc
-    pid = qemu_proc.read_pid(desk.file(files.PIDFILE), str(desk.path))
-    if pid is None:
-        raise CloneError("clone QEMU exited right after starting")
     timings["launch_ms"] = (time.perf_counter() - started) * 1000
     try:
         await restore_vm(
@@ -148,7 +150,8 @@ async def restore_into(
         )
     except SnapshotError as exc:
         await asyncio.to_thread(qemu_proc.terminate, pid, 1.0)
-        raise CloneError(f"restore failed, QEMU killed: {exc}") from exc
+        detail = desk.file(files.QEMU_ERR).read_text(errors="replace").strip()[-400:]
+        raise CloneError(f"restore failed, QEMU killed: {exc} {detail}".strip()) from exc
     timings["restore_ms"] = (time.perf_counter() - started) * 1000
     return Restored(desk=desk, record=record, pid=pid, template=template, timings=timings)
 

@@ -8,6 +8,9 @@ driver's desks, so an assigned clone is an ordinary desk directory to that drive
 
 from __future__ import annotations
 
+import subprocess
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,10 +72,41 @@ def pool_command(
         "-chardev", f"file,id=console,path={files.CONSOLE}",
         "-serial", "chardev:console",
         "-qmp", f"unix:{files.QMP},server=on,wait=off",
-        "-pidfile", str(pidfile), "-daemonize",
+        "-pidfile", str(pidfile),
         "-uuid", POOL_UUID,
         "-kernel", files.KERNEL, "-initrd", files.INITRD, "-append", shape.kernel_cmdline,
     ]  # fmt: skip
     if incoming:
         cmd += ["-incoming", "defer", "-S"]
     return cmd
+
+
+class LaunchError(Exception):
+    """QEMU did not come up (its stderr is in the message)."""
+
+
+def launch(cmd: list[str], cwd: Path, error_log: Path, *, within_s: float = 60.0) -> int:
+    """Start QEMU in its own session (not ``-daemonize``: its stderr stays in ``error_log``, where
+    migration errors are reported) and return its pid once its QMP socket exists.
+
+    A thread reaps it while this process lives; after a control-plane restart init does.
+    """
+    with error_log.open("ab") as stderr:
+        try:
+            proc = subprocess.Popen(
+                cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=stderr, start_new_session=True,
+            )  # fmt: skip
+        except OSError as exc:
+            raise LaunchError(f"cannot run {cmd[0]}: {exc}") from exc
+    threading.Thread(target=proc.wait, name=f"reap-qemu-{proc.pid}", daemon=True).start()
+    deadline = time.monotonic() + within_s
+    qmp = cwd / files.QMP
+    while not qmp.exists():
+        if proc.poll() is not None or time.monotonic() >= deadline:
+            if proc.poll() is None:
+                proc.kill()
+            detail = error_log.read_text(errors="replace").strip()[-800:]
+            raise LaunchError(f"QEMU did not start (exit {proc.returncode}): {detail}")
+        time.sleep(0.02)
+    return proc.pid

@@ -28,14 +28,19 @@ from orchestrator.drivers import qemu_desk as files
 from orchestrator.drivers import qemu_disks, qemu_net, qemu_proc
 from orchestrator.drivers.base import (
     DeskSize,
-    PermanentDriverError,
     ProgressFn,
-    TransientDriverError,
 )
 from orchestrator.drivers.qemu_accel import Accel
 from orchestrator.drivers.qemu_settings import HostForward
 from orchestrator.drivers.qemu_snapshot import SnapshotError, quit_vm, save_vm
-from orchestrator.pool.machine import RAM_FILE, STATE_FILE, MachineShape, pool_command
+from orchestrator.pool.machine import (
+    RAM_FILE,
+    STATE_FILE,
+    LaunchError,
+    MachineShape,
+    launch,
+    pool_command,
+)
 from orchestrator.pool.seed import READY_LINE, pool_agent_sources, template_user_data
 
 RECORD = "template.json"
@@ -202,19 +207,20 @@ async def build_template(
     )
     progress(f"booting pool template {key} ({shape.accel.name.upper()})")
     try:
-        await asyncio.to_thread(qemu_proc.launch_daemonized, cmd, work, work / files.QEMU_ERR)
-    except (TransientDriverError, PermanentDriverError) as exc:
+        pid: int | None = await asyncio.to_thread(launch, cmd, work, work / files.QEMU_ERR)
+    except LaunchError as exc:
         raise TemplateError(f"template QEMU: {exc}") from exc
-    pid = qemu_proc.read_pid(pidfile, str(work))
     try:
         await _wait_unassigned(work, port, boot_timeout)
         progress("unassigned agent up: saving the template")
-        await save_vm(work / files.QMP, work / STATE_FILE, ignore_shared=True, within_s=120)
+        try:
+            await save_vm(work / files.QMP, work / STATE_FILE, ignore_shared=True, within_s=120)
+        except SnapshotError as exc:
+            detail = (work / files.QEMU_ERR).read_text(errors="replace").strip()[-800:]
+            raise TemplateError(f"{exc}; QEMU said: {detail}") from exc
         await quit_vm(work / files.QMP)
         if pid is not None:
             await asyncio.to_thread(qemu_proc.wait_gone, pid, 30)
-    except (SnapshotError, TemplateError):
-        raise
     finally:
         if pid is not None and qemu_proc.alive(pid):
             await asyncio.to_thread(qemu_proc.terminate, pid, 2.0)

@@ -7,6 +7,7 @@ so every clone of it can enroll.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,11 +42,16 @@ class PoolEnv:
 def pool_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PoolEnv]:
     from tests.qemu.image import ensure_image
 
-    data_dir = tmp_path_factory.mktemp("pool-data")
+    # BUREAU_TEST_POOL_DIR keeps the data dir (and so the template) between sessions.
+    kept = os.environ.get("BUREAU_TEST_POOL_DIR")
+    data_dir = Path(kept) if kept else tmp_path_factory.mktemp("pool-data")
+    data_dir.mkdir(parents=True, exist_ok=True)
     ensure_image(data_dir)
-    pki = Pki(tmp_path_factory.mktemp("pool-tls"), ["127.0.0.1", "10.0.2.100"])
+    pki = Pki(data_dir / "test-tls", ["127.0.0.1", "10.0.2.100"])
     enrollments = Enrollments()
-    port = free_port()
+    port_file = data_dir / "test-control-plane-port"
+    port = int(port_file.read_text()) if port_file.exists() else free_port()
+    port_file.write_text(str(port))
     app = enroll_app(pki, enrollments)
     with serve_asgi(
         app, port=port, certfile=pki.paths.server, keyfile=pki.paths.server_key, host="127.0.0.1"

@@ -38,7 +38,8 @@ from orchestrator.pool.wire import ResumeResponse
 from tests.helpers.wait import wait_until
 from tests.pool.conftest import PoolEnv
 
-pytestmark = [pytest.mark.vm, pytest.mark.slow]
+# The first test pays for the session's template boot (minutes under TCG on a loaded host).
+pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def boot_settings(env: PoolEnv, desk_id: str, token: str) -> DeskBootSettings:
