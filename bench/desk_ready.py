@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import re
 import secrets
+import ssl
 import statistics
 import tempfile
 import threading
@@ -93,7 +94,7 @@ class Bench:
         return httpx.Client(
             base_url=self.url,
             headers={"Authorization": f"Bearer {self.token}"},
-            verify=str(self.ca),
+            verify=ssl.create_default_context(cafile=str(self.ca)),
             timeout=httpx.Timeout(60, read=120),
         )
 

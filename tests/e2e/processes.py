@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -47,8 +48,13 @@ def start_fake_provider(log: Path) -> tuple[Process, str]:
         found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", log.read_text())
         return found.group(1) if found else None
 
-    base = wait_until(url, timeout=60, interval=0.1, message="fake provider listening")
-    return Process(proc, log), str(base)
+    started = Process(proc, log)
+    try:
+        base = wait_until(url, timeout=60, interval=0.1, message="fake provider listening")
+    except BaseException:
+        started.stop()
+        raise
+    return started, str(base)
 
 
 def start_control_plane(env: dict[str, str], log: Path, url: str, token: str, ca: Path) -> Process:
@@ -69,10 +75,16 @@ def start_control_plane(env: dict[str, str], log: Path, url: str, token: str, ca
             raise AssertionError(f"bureau serve exited:\n{log.read_text()[-3000:]}")
         if not ca.exists():
             return False
+        context = ssl.create_default_context(cafile=str(ca))
         response = httpx.get(
-            f"{url}/v1/me", headers={"Authorization": f"Bearer {token}"}, verify=str(ca)
+            f"{url}/v1/me", headers={"Authorization": f"Bearer {token}"}, verify=context
         )
         return response.status_code == 200
 
-    wait_until(up, timeout=120, interval=0.2, message="bureau serve answering")
-    return Process(proc, log)
+    started = Process(proc, log)
+    try:
+        wait_until(up, timeout=180, interval=0.2, message="bureau serve answering")
+    except BaseException:
+        started.stop()
+        raise
+    return started

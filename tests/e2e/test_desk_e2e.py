@@ -8,9 +8,11 @@ scan for keys.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import platform
 import secrets
+import ssl
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ import openai
 import pytest
 
 from orchestrator.drivers import qemu_proc
+from orchestrator.drivers.qemu import QemuDriver
 from tests.e2e.processes import Process, start_control_plane, start_fake_provider
 from tests.helpers.servers import free_port
 from tests.helpers.wait import wait_until
@@ -42,7 +45,7 @@ class Stack:
     token: str
     provider_url: str
     provider: Process
-    control_plane: Process
+    control_plane: Process | None = None
     keys: list[str] = field(default_factory=list)
     desk_id: str = ""
     thread_id: str = ""
@@ -54,11 +57,14 @@ class Stack:
     def ca(self) -> Path:
         return self.data_dir / "tls" / "ca.pem"
 
+    def tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca))
+
     def client(self) -> httpx.Client:
         return httpx.Client(
             base_url=self.url,
             headers={"Authorization": f"Bearer {self.token}"},
-            verify=str(self.ca),
+            verify=self.tls(),
             timeout=60,
         )
 
@@ -66,8 +72,12 @@ class Stack:
         return openai.OpenAI(
             base_url=f"{self.url}/v1/desks/{self.desk_id}/agent/v1",
             api_key=self.token,
-            http_client=openai.DefaultHttpxClient(verify=str(self.ca), timeout=300),
+            http_client=openai.DefaultHttpxClient(verify=self.tls(), timeout=300),
         )
+
+    def stop_control_plane(self) -> None:
+        if self.control_plane is not None:
+            self.control_plane.stop()
 
     def start_control_plane(self) -> None:
         self.control_plane = start_control_plane(
@@ -149,21 +159,24 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "BUREAU_QEMU_HOST_FORWARDS": "127.0.0.1:" + provider_url.rsplit(":", 1)[1],
         "BUREAU_QEMU_STOP_TIMEOUT_SECONDS": "120",
     }
-    stack = Stack(tmp, data_dir, env, f"https://127.0.0.1:{port}", token, provider_url,
-                  provider, None)  # type: ignore[arg-type]  # fmt: skip
+    stack = Stack(tmp, data_dir, env, f"https://127.0.0.1:{port}", token, provider_url, provider)
     try:
         stack.start_control_plane()
         yield stack
     finally:
-        if stack.desk_id and stack.control_plane.proc.poll() is None:
+        running = stack.control_plane is not None and stack.control_plane.proc.poll() is None
+        if stack.desk_id and running:
             with stack.client() as client:
                 client.delete(f"/v1/desks/{stack.desk_id}")
             try:
                 follow_events(stack, {"deleted"}, timeout=180)
             except AssertionError:
                 pass
-        stack.control_plane.stop()
+        stack.stop_control_plane()
         provider.stop()
+        leftover = QemuDriver(data_dir)  # never leave a VM behind, whatever failed above
+        for machine in asyncio.run(leftover.list_managed()):
+            asyncio.run(leftover.destroy(machine.desk_id, lambda _: None))
 
 
 def test_desk_becomes_ready_through_its_events(stack: Stack) -> None:
@@ -248,7 +261,7 @@ def test_stop_and_start_keep_the_thread_and_a_memory(stack: Stack) -> None:
 def test_control_plane_restart_readopts_the_running_desk(stack: Stack) -> None:
     pidfile = stack.data_dir / "qemu" / "desks" / stack.desk_id / "qemu.pid"
     stack.qemu_pid = int(pidfile.read_text())
-    stack.control_plane.stop()
+    stack.stop_control_plane()
     assert qemu_proc.alive(stack.qemu_pid)  # the VM outlives the control plane
     stack.start_control_plane()
     with stack.client() as client:

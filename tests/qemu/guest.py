@@ -113,6 +113,14 @@ WantedBy=multi-user.target
             ["systemctl", "enable", "--now", "--no-block", "bureau-test-agent.service"],
             ["sh", "-c", f"echo {marker} > /mnt/data/marker && sync"],
             ["/usr/local/sbin/bureau-probes"],
+            # Boot profile on the console (diagnostics for slow boots; not asserted).
+            [
+                "sh",
+                "-c",
+                "(systemctl is-system-running --wait >/dev/null 2>&1; "
+                "systemd-analyze; systemd-analyze blame | head -12; "
+                "systemd-analyze critical-chain cloud-final.service) >/dev/ttyS0 2>&1 &",
+            ],
         ],
     }
     return "#cloud-config\n" + yaml.safe_dump(doc, sort_keys=False)
