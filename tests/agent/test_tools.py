@@ -103,3 +103,13 @@ def test_code_interpreter_times_out(sandbox: Sandbox) -> None:
         code_interpreter_tool(sandbox), {"code": "while True: pass"}, context(sandbox, timeout=0.5)
     )
     assert isinstance(result, ToolResult) and "[killed after 0.5s]" in result.output
+
+
+def test_os_errors_reach_the_model_as_tool_errors(sandbox: Sandbox) -> None:
+    (sandbox.workspace / "plain.txt").write_text("x")
+    with pytest.raises(ToolError, match="plain.txt"):
+        call(
+            by_name(sandbox)["write_file"],
+            {"path": "plain.txt/inner", "content": "y"},
+            context(sandbox),
+        )

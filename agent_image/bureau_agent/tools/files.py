@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,24 +60,33 @@ def _list(root: Path, path: Path, recursive: bool) -> str:
     return "\n".join(lines) or "(empty directory)"
 
 
+async def _in_thread(fn: Callable[..., str], *args: Any) -> str:
+    """Run a file operation off the event loop; OS errors become errors the model sees."""
+    try:
+        return await asyncio.to_thread(fn, *args)
+    except OSError as exc:
+        name = Path(exc.filename).name if exc.filename else "file"
+        raise ToolError(f"{name}: {exc.strerror or exc}") from None
+
+
 def file_tools(sandbox: Sandbox) -> list[Tool]:
     async def read_file(args: dict[str, Any], ctx: ToolContext) -> str:
         path = confined(ctx.workspace, args.get("path", ""))
         offset = args.get("offset", 0)
         offset = offset if isinstance(offset, int) and offset >= 0 else 0
-        return await asyncio.to_thread(_read, path, ctx.output_limit, offset)
+        return await _in_thread(_read, path, ctx.output_limit, offset)
 
     async def write_file(args: dict[str, Any], ctx: ToolContext) -> str:
         path = confined(ctx.workspace, args.get("path", ""))
         content = args.get("content")
         if not isinstance(content, str):
             raise ToolError("'content' must be a string")
-        return await asyncio.to_thread(_write, sandbox, path, content, bool(args.get("append")))
+        return await _in_thread(_write, sandbox, path, content, bool(args.get("append")))
 
     async def list_files(args: dict[str, Any], ctx: ToolContext) -> str:
         path = confined(ctx.workspace, args.get("path") or ".")
         root = ctx.workspace.resolve()
-        return await asyncio.to_thread(_list, root, path, bool(args.get("recursive")))
+        return await _in_thread(_list, root, path, bool(args.get("recursive")))
 
     path_prop = {"type": "string", "description": "Path relative to the workspace."}
     return [
