@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from orchestrator.agent_client import AgentUnreachable
 from orchestrator.desks import DeskConflict, Desks, escrow_secrets
 from orchestrator.lifecycle import progress, transition
@@ -74,6 +76,23 @@ async def supply_key(
     rt: Runtime, actor: User, desk_id: str, body: ProviderUpdateIn, resolved: ResolvedProvider
 ) -> Desk:
     """Escrow or push the key according to the desk's state; returns the updated desk."""
+    desk, push = await asyncio.to_thread(_escrow_or_prepare, rt, actor, desk_id, body, resolved)
+    if push is None:
+        rt.notifier.notify()
+        return desk
+    agent_url, update = push
+    try:
+        health = await rt.agents.push_provider(desk_id, agent_url, update)
+    except AgentUnreachable as exc:
+        raise AgentPushFailed(f"the desk's agent did not take the key: {exc}") from None
+    fresh = await asyncio.to_thread(_record_push, rt, desk_id, body, resolved, health.status)
+    rt.notifier.notify()
+    return fresh
+
+
+def _escrow_or_prepare(
+    rt: Runtime, actor: User, desk_id: str, body: ProviderUpdateIn, resolved: ResolvedProvider
+) -> tuple[Desk, tuple[str, ProviderUpdate] | None]:
     with rt.db.session() as session:
         desks = Desks(session, actor, rt.escrow, rt.driver.name)
         desk = desks.get(desk_id, owner_only=True)
@@ -84,27 +103,27 @@ async def supply_key(
             progress(session, desk, "new key held until the agent enrolls")
             session.add(desk)
             session.commit()
-            rt.notifier.notify()
-            return desk
+            return desk, None
         if state not in PUSH_STATES or not desk.agent_url:
             raise DeskConflict(f"cannot change the key of a desk that is {state}", state)
         agent_url = desk.agent_url
         _apply(desk, resolved, body)
         update = _update(desk, body)
         session.expunge(desk)
-    try:
-        health = await rt.agents.push_provider(desk_id, agent_url, update)
-    except AgentUnreachable as exc:
-        raise AgentPushFailed(f"the desk's agent did not take the key: {exc}") from None
+        return desk, (agent_url, update)
+
+
+def _record_push(
+    rt: Runtime, desk_id: str, body: ProviderUpdateIn, resolved: ResolvedProvider, status: str
+) -> Desk:
     with rt.db.session() as session:
         fresh = session.get(Desk, desk_id)
         if fresh is None:
             raise DeskConflict("the desk disappeared", None)
         _apply(fresh, resolved, body)
         progress(session, fresh, f"key updated on the agent ({fresh.key_hint})")
-        if fresh.state == S.AWAITING_KEY.value and health.status == "ok":
+        if fresh.state == S.AWAITING_KEY.value and status == "ok":
             transition(session, fresh, S.READY, "the agent has its key")
         session.add(fresh)
         session.commit()
-    rt.notifier.notify()
-    return fresh
+        return fresh

@@ -64,7 +64,26 @@ Handler = Callable[[Runtime, Job], Coroutine[Any, Any, None]]
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def load(rt: Runtime, desk_id: str) -> Desk:
+async def load(rt: Runtime, desk_id: str) -> Desk:
+    """The desk as stored now (database work runs off the event loop, like every helper here)."""
+    return await asyncio.to_thread(load_now, rt, desk_id)
+
+
+async def move(
+    rt: Runtime,
+    desk_id: str,
+    target: DeskState,
+    message: str,
+    *,
+    expect: tuple[DeskState, ...],
+    handle: DeskHandle | None = None,
+) -> Desk:
+    return await asyncio.to_thread(
+        lambda: move_now(rt, desk_id, target, message, expect=expect, handle=handle)
+    )
+
+
+def load_now(rt: Runtime, desk_id: str) -> Desk:
     with rt.db.read_session() as session:
         desk = session.get(Desk, desk_id)
     if desk is None:
@@ -72,7 +91,7 @@ def load(rt: Runtime, desk_id: str) -> Desk:
     return desk
 
 
-def move(
+def move_now(
     rt: Runtime,
     desk_id: str,
     target: DeskState,
@@ -226,7 +245,7 @@ async def wait_healthy(rt: Runtime, desk_id: str, expect: tuple[DeskState, ...])
     delay = 0.1
     last = "no answer yet"
     while time.monotonic() < deadline:
-        desk = load(rt, desk_id)
+        desk = await load(rt, desk_id)
         if DeskState(desk.state) not in expect:
             raise JobAbort(f"desk {desk_id} is {desk.state}")
         if desk.agent_url:
@@ -238,10 +257,10 @@ async def wait_healthy(rt: Runtime, desk_id: str, expect: tuple[DeskState, ...])
                 if health.desk_id not in (None, desk_id):
                     last = f"the agent says it is desk {health.desk_id}"
                 elif health.status == "awaiting_key":
-                    move(rt, desk_id, S.AWAITING_KEY, "the agent has no key", expect=expect)
+                    await move(rt, desk_id, S.AWAITING_KEY, "the agent has no key", expect=expect)
                     return
                 else:
-                    move(rt, desk_id, S.READY, f"the agent is {health.status}", expect=expect)
+                    await move(rt, desk_id, S.READY, f"the agent is {health.status}", expect=expect)
                     return
         await asyncio.sleep(delay)
         delay = min(delay * 2, 5.0)
@@ -254,9 +273,9 @@ async def wait_healthy(rt: Runtime, desk_id: str, expect: tuple[DeskState, ...])
 # --- handlers --------------------------------------------------------------------------------
 async def provision(rt: Runtime, job: Job) -> None:
     desk_id = str(job.desk_id)
-    desk = load(rt, desk_id)
+    desk = await load(rt, desk_id)
     if desk.state == S.PENDING.value:
-        desk = move(rt, desk_id, S.PROVISIONING, "provisioning", expect=(S.PENDING,))
+        desk = await move(rt, desk_id, S.PROVISIONING, "provisioning", expect=(S.PENDING,))
     elif desk.state != S.PROVISIONING.value:  # re-run after a crash finds it further along
         raise JobAbort(f"desk {desk_id} is {desk.state}")
     spec, boot = await build_spec(rt, desk)
@@ -266,6 +285,11 @@ async def provision(rt: Runtime, job: Job) -> None:
     handle = await try_assign_from_pool(rt.driver, spec, boot, report)
     if handle is None:
         handle = await with_retries(rt, desk_id, lambda: rt.driver.create(spec, report))
+    await asyncio.to_thread(_store_created, rt, desk_id, handle)
+    rt.notifier.notify()
+
+
+def _store_created(rt: Runtime, desk_id: str, handle: DeskHandle) -> None:
     with rt.db.session() as session:
         fresh = session.get(Desk, desk_id)
         if fresh is None:
@@ -275,7 +299,6 @@ async def provision(rt: Runtime, job: Job) -> None:
             transition(session, fresh, S.BOOTING, "the machine is up; waiting for the agent")
         session.add(fresh)
         session.commit()
-    rt.notifier.notify()
 
 
 async def verify(rt: Runtime, job: Job) -> None:
@@ -283,14 +306,14 @@ async def verify(rt: Runtime, job: Job) -> None:
 
 
 async def _start(rt: Runtime, desk_id: str) -> None:
-    desk = load(rt, desk_id)
+    desk = await load(rt, desk_id)
     if desk.state != S.STARTING.value:
         raise JobAbort(f"desk {desk_id} is {desk.state}")
     spec, _boot = await build_spec(rt, desk)
     report = progress_fn(rt, desk_id)
     await rt.agents.forget(desk_id)
     handle = await with_retries(rt, desk_id, lambda: rt.driver.start(spec, report))
-    move(rt, desk_id, S.BOOTING, "the machine is up", expect=(S.STARTING,), handle=handle)
+    await move(rt, desk_id, S.BOOTING, "the machine is up", expect=(S.STARTING,), handle=handle)
     await wait_healthy(rt, desk_id, (S.BOOTING,))
     await push_escrowed_key(rt, desk_id)
 
@@ -298,7 +321,7 @@ async def _start(rt: Runtime, desk_id: str) -> None:
 async def push_escrowed_key(rt: Runtime, desk_id: str) -> None:
     """A key supplied while the desk was down (failed) goes to the agent once it is back."""
     secrets = rt.escrow.take(desk_id)
-    desk = load(rt, desk_id)
+    desk = await load(rt, desk_id)
     if not secrets or "provider" not in secrets or not desk.agent_url:
         return
     update = ProviderUpdate(
@@ -318,8 +341,8 @@ async def push_escrowed_key(rt: Runtime, desk_id: str) -> None:
         report(f"the new key could not be delivered ({exc}); supply it again")
         return
     report(f"key delivered to the agent ({desk.key_hint})")
-    if load(rt, desk_id).state == S.AWAITING_KEY.value:
-        move(rt, desk_id, S.READY, "the agent has its key", expect=(S.AWAITING_KEY,))
+    if (await load(rt, desk_id)).state == S.AWAITING_KEY.value:
+        await move(rt, desk_id, S.READY, "the agent has its key", expect=(S.AWAITING_KEY,))
 
 
 async def start(rt: Runtime, job: Job) -> None:
@@ -327,13 +350,13 @@ async def start(rt: Runtime, job: Job) -> None:
 
 
 async def _stop(rt: Runtime, desk_id: str) -> None:
-    desk = load(rt, desk_id)
+    desk = await load(rt, desk_id)
     if desk.state != S.STOPPING.value:
         raise JobAbort(f"desk {desk_id} is {desk.state}")
     report = progress_fn(rt, desk_id)
     await with_retries(rt, desk_id, lambda: rt.driver.stop(desk_id, report))
     await rt.agents.forget(desk_id)
-    move(rt, desk_id, S.STOPPED, "stopped", expect=(S.STOPPING,))
+    await move(rt, desk_id, S.STOPPED, "stopped", expect=(S.STOPPING,))
 
 
 async def stop(rt: Runtime, job: Job) -> None:
@@ -343,31 +366,24 @@ async def stop(rt: Runtime, job: Job) -> None:
 async def restart(rt: Runtime, job: Job) -> None:
     desk_id = str(job.desk_id)
     await _stop(rt, desk_id)
-    move(rt, desk_id, S.STARTING, "starting again", expect=(S.STOPPED,))
+    await move(rt, desk_id, S.STARTING, "starting again", expect=(S.STOPPED,))
     await _start(rt, desk_id)
 
 
 async def destroy(rt: Runtime, job: Job) -> None:
     desk_id = str(job.desk_id)
-    with rt.db.read_session() as session:
-        others = queue.running_for_desk(session, desk_id, exclude=job.id)
+    others = await asyncio.to_thread(_running_others, rt, desk_id, job.id)
     if others:
         raise RetryLater(0.2, "waiting for the desk's other jobs to stop")
-    desk = load(rt, desk_id)
+    desk = await load(rt, desk_id)
     if desk.state != S.DELETING.value:
         raise JobAbort(f"desk {desk_id} is {desk.state}")
     rt.escrow.discard(desk_id)
     report = progress_fn(rt, desk_id)
     await with_retries(rt, desk_id, lambda: rt.driver.destroy(desk_id, report))
     await rt.agents.forget(desk_id)
-    with rt.db.session() as session:
-        session.execute(
-            update(BootstrapToken)
-            .where(col(BootstrapToken.desk_id) == desk_id, col(BootstrapToken.used_at).is_(None))
-            .values(used_at=utcnow())
-        )
-        session.commit()
-    move(rt, desk_id, S.DELETED, "deleted; no machine is left", expect=(S.DELETING,))
+    await asyncio.to_thread(_burn_tokens, rt, desk_id)
+    await move(rt, desk_id, S.DELETED, "deleted; no machine is left", expect=(S.DELETING,))
 
 
 async def noop(rt: Runtime, job: Job) -> None:
@@ -385,6 +401,21 @@ async def noop(rt: Runtime, job: Job) -> None:
             os.write(fd, line)
         finally:
             os.close(fd)
+
+
+def _running_others(rt: Runtime, desk_id: str, job_id: str) -> list[Job]:
+    with rt.db.read_session() as session:
+        return queue.running_for_desk(session, desk_id, exclude=job_id)
+
+
+def _burn_tokens(rt: Runtime, desk_id: str) -> None:
+    with rt.db.session() as session:
+        session.execute(
+            update(BootstrapToken)
+            .where(col(BootstrapToken.desk_id) == desk_id, col(BootstrapToken.used_at).is_(None))
+            .values(used_at=utcnow())
+        )
+        session.commit()
 
 
 HANDLERS: dict[str, Handler] = {

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import text
 from sqlmodel import col, select
@@ -63,15 +63,7 @@ async def reconcile_once(rt: Runtime) -> dict[str, int]:
         return counts
     machines = await rt.driver.list_managed()
     by_id = {m.desk_id: m for m in machines}
-    with rt.db.read_session() as session:
-        desks = {
-            d.id: d
-            for d in session.exec(
-                select(Desk).where(
-                    col(Desk.id).in_(list(by_id)) | col(Desk.state).in_(NEEDS_MACHINE)
-                )
-            ).all()
-        }
+    desks = await asyncio.to_thread(_desks_of, rt, list(by_id))
     for desk_id, machine in by_id.items():
         desk = desks.get(desk_id)
         if machine.state is MachineState.MISSING:
@@ -87,31 +79,53 @@ async def reconcile_once(rt: Runtime) -> dict[str, int]:
             continue
         found = by_id.get(desk.id)
         if found is None or found.state is MachineState.MISSING:
-            fail_desk(rt, desk.id, "the desk's machine vanished (found by the reconciler)")
+            await asyncio.to_thread(
+                fail_desk, rt, desk.id, "the desk's machine vanished (found by the reconciler)"
+            )
             counts["vanished"] += 1
     counts["enroll_timeouts"] = await enroll_deadline(rt)
     rt.escrow.purge_expired()
     return counts
 
 
+def _desks_of(rt: Runtime, machine_ids: list[str]) -> dict[str, Desk]:
+    with rt.db.read_session() as session:
+        rows = session.exec(
+            select(Desk).where(col(Desk.id).in_(machine_ids) | col(Desk.state).in_(NEEDS_MACHINE))
+        ).all()
+    return {d.id: d for d in rows}
+
+
+def _booting_since(rt: Runtime, cutoff: datetime) -> list[Desk]:
+    with rt.db.read_session() as session:
+        return list(
+            session.exec(
+                select(Desk).where(Desk.state == S.BOOTING.value, col(Desk.updated_at) < cutoff)
+            ).all()
+        )
+
+
+def _note(rt: Runtime, desk_id: str, text: str) -> None:
+    with rt.db.session() as session:
+        fresh = session.get(Desk, desk_id)
+        if fresh is not None:
+            progress(session, fresh, text)
+            session.commit()
+
+
 async def enroll_deadline(rt: Runtime) -> int:
     cutoff = utcnow() - timedelta(seconds=rt.settings.enroll_timeout_seconds)
-    with rt.db.read_session() as session:
-        late = session.exec(
-            select(Desk).where(Desk.state == S.BOOTING.value, col(Desk.updated_at) < cutoff)
-        ).all()
+    late = await asyncio.to_thread(_booting_since, rt, cutoff)
     for desk in late:
         try:
             console = await rt.driver.console_excerpt(desk.id, 2000)
         except DriverError:
             console = ""
         if console:
-            with rt.db.session() as session:
-                fresh = session.get(Desk, desk.id)
-                if fresh is not None:
-                    progress(session, fresh, "console: " + redact(console, rt.escrow.values()))
-                    session.commit()
-        fail_desk(
+            text = "console: " + redact(console, rt.escrow.values())
+            await asyncio.to_thread(_note, rt, desk.id, text)
+        await asyncio.to_thread(
+            fail_desk,
             rt,
             desk.id,
             f"the agent did not enroll within {rt.settings.enroll_timeout_seconds}s; "
