@@ -298,8 +298,10 @@ class QemuDriver:
         self._cleanup_runtime(desk)
         passt_socket = None
         if record.network == "passt":
-            qemu_net.start_passt(desk.file(files.PASST_SOCKET), desk.file(files.PASST_PID))
-            passt_socket = files.PASST_SOCKET
+            runtime = qemu_net.passt_dir(desk.desk_id, desk.path)
+            qemu_net.prepare_passt_dir(runtime)
+            qemu_net.start_passt(runtime / files.PASST_SOCKET, runtime / files.PASST_PID)
+            passt_socket = str(runtime / files.PASST_SOCKET)
         assert record.agent_port is not None
         cmd = [
             self.settings.binary,
@@ -343,11 +345,16 @@ class QemuDriver:
         await asyncio.to_thread(qemu_proc.terminate, pid)
 
     def _cleanup_runtime(self, desk: DeskDir) -> None:
-        passt_pid = qemu_proc.read_pid(desk.file(files.PASST_PID), "passt")
+        runtime = qemu_net.passt_dir(desk.desk_id, desk.path)
+        passt_pid = qemu_proc.read_pid(runtime / files.PASST_PID, "passt")
         if passt_pid is not None:
             qemu_proc.terminate(passt_pid)
-        for name in (files.PIDFILE, files.QMP, files.PASST_SOCKET, files.PASST_PID):
+        for name in (files.PIDFILE, files.QMP):
             desk.file(name).unlink(missing_ok=True)
+        for name in (files.PASST_SOCKET, files.PASST_PID):
+            (runtime / name).unlink(missing_ok=True)
+        if runtime != desk.path and runtime.is_dir():
+            shutil.rmtree(runtime, ignore_errors=True)
 
 
 def create_driver(data_dir: Path) -> Driver:

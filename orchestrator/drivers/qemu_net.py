@@ -12,6 +12,8 @@ The control plane reaches the agent through ``hostfwd`` bound to 127.0.0.1 only.
 
 from __future__ import annotations
 
+import os
+import pwd
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +53,27 @@ def netdev_args(
             "-device", f"virtio-net-pci,netdev=egress,mac={EGRESS_MAC},romfile=",
         ]  # fmt: skip
     return args
+
+
+def passt_dir(desk_id: str, desk_path: Path) -> Path:
+    """Where passt keeps its socket and pidfile for one desk.
+
+    As root, passt drops to ``nobody``: it then needs a directory of its own that ``nobody`` can
+    reach (data directories are often 0700), so it gets one under /run. Otherwise the desk's own
+    directory is fine.
+    """
+    if os.geteuid() != 0:
+        return desk_path
+    return Path("/run/bureau-qemu") / desk_id
+
+
+def prepare_passt_dir(directory: Path) -> None:
+    if os.geteuid() != 0:
+        return
+    directory.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    directory.mkdir(mode=0o755, exist_ok=True)
+    nobody = pwd.getpwnam("nobody")
+    os.chown(directory, nobody.pw_uid, nobody.pw_gid)
 
 
 def start_passt(socket_path: Path, pid_path: Path) -> None:
