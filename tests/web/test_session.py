@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from orchestrator.web.cookie_secret import load_cookie_secret
 from orchestrator.web.session import SessionCodec, WebSession, csrf_matches, new_session
 
@@ -61,7 +63,7 @@ def test_cookie_secret_is_kept_in_the_data_dir_with_owner_only_access(tmp_path: 
 def test_configured_web_secret_wins_over_the_data_dir(tmp_path: Path) -> None:
     class Settings:
         data_dir = tmp_path
-        web_secret = "configured-secret-value"
+        web_secret = SecretStr("configured-secret-value")
 
     assert load_cookie_secret(Settings()) == b"configured-secret-value"
     assert not (tmp_path / "web").exists()
