@@ -107,7 +107,7 @@ def test_code_interpreter_times_out(sandbox: Sandbox) -> None:
 
 def test_os_errors_reach_the_model_as_tool_errors(sandbox: Sandbox) -> None:
     (sandbox.workspace / "plain.txt").write_text("x")
-    with pytest.raises(ToolError, match="plain.txt"):
+    with pytest.raises(ToolError, match=r"plain\.txt"):
         call(
             by_name(sandbox)["write_file"],
             {"path": "plain.txt/inner", "content": "y"},

@@ -30,7 +30,10 @@ async def _stage_files(sandbox: Sandbox, ctx: ToolContext, workdir: Path) -> lis
         name, source = found
         target = workdir / Path(name).name
         if not target.exists():
-            await asyncio.to_thread(shutil.copyfile, source, target)
+            try:
+                await asyncio.to_thread(shutil.copyfile, source, target)
+            except OSError as exc:
+                raise ToolError(f"could not stage {name}: {exc.strerror or exc}") from None
             sandbox.own(target)
         staged.append(target.name)
     return staged
