@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -16,6 +17,7 @@ from orchestrator.web.views import DeskView, desk_view, desks_of
 
 router = APIRouter(include_in_schema=False)
 ACTIONS = ("start", "stop", "restart")
+PAGE_SIZE = 100
 
 
 class SignInRequired(Exception):
@@ -60,14 +62,23 @@ async def _desk(request: Request, session: WebSession, desk_id: str) -> DeskView
 @router.get("/desks")
 async def desks_page(request: Request) -> Response:
     session = _session(request)
+    after = request.query_params.get("after", "")
+    query = urlencode({"limit": PAGE_SIZE, **({"after": after} if after else {})})
     try:
-        payload = await ApiClient(request, session.token).get("/v1/desks?limit=100")
+        payload = await ApiClient(request, session.token).get(f"/v1/desks?{query}")
     except ApiError as error:
         if error.status == 401:
             raise SignInRequired from error
+        if error.status in (400, 422) and after:
+            return RedirectResponse("/desks", status_code=303)
         raise
     desks = [desk for desk in desks_of(payload) if desk.state != "deleted"]
-    return render(request, "desks.html", session, desks=desks, nav="desks")
+    more = (
+        payload.get("next_cursor")
+        if isinstance(payload, dict) and payload.get("has_more")
+        else None
+    )
+    return render(request, "desks.html", session, desks=desks, nav="desks", more=more)
 
 
 @router.get("/desks/new")
