@@ -243,7 +243,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 f"| ingestion wall time | {figures['wall']:.1f} s "
                 f"(embedding {figures['embed']:.1f} s) |",
                 f"| chunks/s excluding embedding time | {figures['chunks'] / ingest_seconds:.0f} |",
-                f"| final optimize (compaction, FTS/bitmap/IVF-PQ indexes) | "
+                f"| final optimize (compaction, FTS/bitmap indexes, IVF-flat build) | "
                 f"{figures['optimize']:.1f} s |",
                 f"| peak RSS after ingestion | {peak_rss_mb():.0f} MB |",
             ]

@@ -80,11 +80,15 @@ def start_agent(tmp_path: Path, fake_provider: FakeProviderServer) -> Iterator[A
 
     @contextlib.contextmanager
     def start(
-        *, embeddings: bool = False, memory: bool = True, data_dir: Path | None = None
+        *,
+        embeddings: bool = False,
+        memory: bool = True,
+        data_dir: Path | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> Iterator[Agent]:
         directory = data_dir or tmp_path / "agent"
         config = agent_config(directory, fake_provider, embeddings=embeddings, memory=memory)
-        with serve_asgi(create_app(config)) as server:
+        with serve_asgi(create_app(config, clock=clock)) as server:
             client = OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
             try:
                 yield Agent(server.url, client, directory)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
-from tests.agent_retrieval.conftest import Agent, upload
+from tests.agent_retrieval.conftest import Agent, AgentFactory, upload
 from tests.agent_retrieval.documents import EXPECTED_WORDS, SUPPORTED
 from tests.helpers.wait import wait_until
 
@@ -161,10 +162,10 @@ def test_cancelling_a_finished_batch_is_refused(agent: Agent, tmp_path: Path) ->
 
 
 def test_cancelling_an_in_progress_batch_cancels_its_files(
-    start_agent: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    start_agent: AgentFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BUREAU_INGEST_WORKERS", "0")  # nothing is processed: the batch stays open
-    with start_agent() as running:  # type: ignore[operator]
+    with start_agent() as running:
         ids = [upload(running, tmp_path, f"d{i}.txt", f"doc {i}") for i in range(2)]
         store = running.client.vector_stores.create()
         batch = running.client.vector_stores.file_batches.create(
@@ -176,3 +177,22 @@ def test_cancelling_an_in_progress_batch_cancels_its_files(
         )
         assert cancelled.status == "cancelled" and cancelled.file_counts.cancelled == 2
         assert running.client.vector_stores.retrieve(store.id).file_counts.cancelled == 2
+
+
+def test_store_expires_after_its_idle_days_and_refuses_search(start_agent: AgentFactory) -> None:
+    now = [1_800_000_000.0]
+    with start_agent(clock=lambda: now[0]) as running:
+        store = running.client.vector_stores.create(
+            expires_after={"anchor": "last_active_at", "days": 1}
+        )
+        running.client.vector_stores.search(store.id, query="anything")  # activity
+        now[0] += 86_400 + 1
+        assert running.client.vector_stores.retrieve(store.id).status == "expired"
+        with pytest.raises(openai.BadRequestError):
+            running.client.vector_stores.search(store.id, query="anything")
+
+
+def test_azure_prefix_serves_the_same_stores(agent: Agent) -> None:
+    store = agent.client.vector_stores.create(name="azure")
+    response = httpx.get(f"{agent.url}/openai/vector_stores/{store.id}?api-version=2024-05-01")
+    assert response.status_code == 200 and response.json()["name"] == "azure"

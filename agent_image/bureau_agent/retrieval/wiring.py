@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from typing import Any
 
 from fastapi import APIRouter
 
@@ -139,13 +138,3 @@ class Retrieval:
 
     async def drain(self) -> None:
         await self.ingestor.drain()
-
-
-def describe(retrieval: Retrieval) -> dict[str, Any]:
-    """What the health page may show: search mode and memory state (no secrets)."""
-    config = retrieval.embedder.config()
-    return {
-        "search_mode": "hybrid" if config else "full_text",
-        "embeddings_model": config.model if config else None,
-        "memory": "on" if retrieval.memory is not None else "off",
-    }

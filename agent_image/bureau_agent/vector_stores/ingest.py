@@ -75,6 +75,7 @@ class Ingestor:
         self._tasks: list[asyncio.Task[None]] = []
         self._count = workers
         self._rows_since_optimize = 0
+        self._maintenance: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         for vector_store_id, file_id in await self.db.run(repo.in_progress):
@@ -85,6 +86,8 @@ class Ingestor:
         self._tasks.append(asyncio.create_task(self._write(), name="ingest-writer"))
 
     async def stop(self) -> None:
+        if self._maintenance is not None:
+            self._tasks.append(self._maintenance)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -164,13 +167,19 @@ class Ingestor:
             finally:
                 self._rows_since_optimize += sum(len(item.rows) for item in batch)
                 if self._rows_since_optimize >= IDLE_OPTIMIZE_ROWS and self._idle():
-                    self._rows_since_optimize = 0
-                    await self._optimize()
+                    self._start_maintenance()
                 for _ in batch:
                     self._queue.task_done()
 
     def _idle(self) -> bool:
         return self._ready.empty() and self._queue.qsize() == 0
+
+    def _start_maintenance(self) -> None:
+        """A full optimize (it may build the vector index) beside ingestion, one at a time."""
+        if self._maintenance is not None and not self._maintenance.done():
+            return
+        self._rows_since_optimize = 0
+        self._maintenance = asyncio.create_task(self._optimize(), name="ingest-optimize")
 
     async def _optimize(self) -> None:
         try:
