@@ -117,3 +117,10 @@ def test_no_page_or_asset_loads_anything_from_another_origin() -> None:
     offenders = [f.name for f in files if external.search(f.read_text())]
     assert offenders == []
     assert not re.search(r"@import|url\(\s*['\"]?https?:", (STATIC_DIR / "app.css").read_text())
+
+
+def test_desks_list_with_a_broken_cursor_starts_over(signed_in: tuple[httpx.Client, str]) -> None:
+    client, _ = signed_in
+    answer = client.get("/desks", params={"after": "not-a-cursor"})
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/desks"
