@@ -15,7 +15,14 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
 
 from bureau_agent import config as agent_config
 from orchestrator.api.routes.users import ensure_admin
@@ -33,6 +40,8 @@ from tests.web.desk_agent import boot_facts, serve_desk_agent
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
+# Two cores shared by a whole team: give the page's assertions room, they return when true.
+expect.set_options(timeout=15_000)
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
