@@ -18,13 +18,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
-import lancedb
-import pyarrow as pa
-
 from bureau_agent.ids import new_id
 from bureau_agent.retrieval.embeddings.base import Embedder
 from bureau_agent.retrieval.errors import EmbeddingsError
-from bureau_agent.retrieval.lance import TextIndex, sql_str
+from bureau_agent.retrieval.lance import Connector, TextIndex, sql_str
 from bureau_agent.retrieval.search import saturate
 
 log = logging.getLogger(__name__)
@@ -33,10 +30,10 @@ MAX_TEXT = 4000
 DEFAULT_MAX_ITEMS = 5000
 Kind = Literal["exchange", "note"]
 COLUMNS = (
-    pa.field("thread_id", pa.string()),
-    pa.field("kind", pa.string()),
-    pa.field("created_at", pa.int64()),
-    pa.field("seq", pa.int64()),
+    ("thread_id", "string"),
+    ("kind", "string"),
+    ("created_at", "int64"),
+    ("seq", "int64"),
 )
 
 
@@ -77,15 +74,16 @@ class MemoryStore:
         embedder: Callable[[], Embedder | None],
         now: Callable[[], int],
         max_items: int = DEFAULT_MAX_ITEMS,
+        connector: Connector | None = None,
     ) -> None:
-        self.index = TextIndex("memories", COLUMNS)
+        self.index = TextIndex("memories", COLUMNS, connector=connector)
         self._embedder = embedder
         self.now = now
         self.max_items = max_items
         self._write_lock = asyncio.Lock()
         self._last_seq = 0
 
-    async def open(self, db: lancedb.AsyncConnection) -> MemoryStore:
+    async def open(self, db: Any) -> MemoryStore:
         await self.index.open(db)
         return self
 

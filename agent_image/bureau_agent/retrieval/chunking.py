@@ -13,11 +13,6 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-with warnings.catch_warnings():
-    # bpe-openai 0.1.4 loads its rank tables with importlib.resources.open_binary (deprecated).
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import bpe_openai
-
 from bureau_agent.retrieval.errors import InvalidRequest
 
 AUTO_MAX_TOKENS = 800
@@ -28,10 +23,13 @@ ENCODING_NAME = "o200k_base"
 
 
 @functools.cache
-def encoding() -> bpe_openai.Encoding:
-    """The shared tokenizer (built once per process; the rank tables ship with bpe-openai)."""
+def encoding() -> Any:
+    """The shared tokenizer, loaded on first use (the rank tables ship with bpe-openai)."""
     with warnings.catch_warnings():
+        # bpe-openai 0.1.4 loads its rank tables with importlib.resources.open_binary (deprecated).
         warnings.simplefilter("ignore", DeprecationWarning)
+        import bpe_openai
+
         return bpe_openai.get_encoding(ENCODING_NAME)
 
 

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-import lancedb
-import numpy as np
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from bureau_agent.retrieval.chunking import Chunk
-from bureau_agent.retrieval.lance import Hit, TextIndex, sql_in, sql_str
+from bureau_agent.retrieval.lance import Connector, Hit, TextIndex, sql_in, sql_str
+
+if TYPE_CHECKING:
+    import numpy as np
 
 CHUNK_COLUMNS = (
-    pa.field("vector_store_id", pa.string()),
-    pa.field("file_id", pa.string()),
-    pa.field("chunk_index", pa.int32()),
-    pa.field("tokens", pa.int32()),
-    pa.field("attributes", pa.string()),
+    ("vector_store_id", "string"),
+    ("file_id", "string"),
+    ("chunk_index", "int32"),
+    ("tokens", "int32"),
+    ("attributes", "string"),
 )
 
 
@@ -31,10 +30,12 @@ def scope(vector_store_ids: Sequence[str], file_ids: Sequence[str] | None = None
 
 
 class ChunkStore:
-    def __init__(self) -> None:
-        self.index = TextIndex("chunks", CHUNK_COLUMNS, bitmap_columns=("vector_store_id",))
+    def __init__(self, connector: Connector | None = None) -> None:
+        self.index = TextIndex(
+            "chunks", CHUNK_COLUMNS, bitmap_columns=("vector_store_id",), connector=connector
+        )
 
-    async def open(self, db: lancedb.AsyncConnection) -> ChunkStore:
+    async def open(self, db: Any) -> ChunkStore:
         await self.index.open(db)
         return self
 

@@ -6,6 +6,9 @@ on the embeddings model, which the user may turn on, off or change at any time. 
 their full-text index) stay valid across such changes; a vector table is named after the space
 (provider + model + width), so vectors of different models are never compared. Rows embedded in
 an older space are still found by full text.
+
+LanceDB and pyarrow are imported on first use and the database opens on first use (an idle
+agent without vector stores or memories stays small).
 """
 
 from __future__ import annotations
@@ -14,20 +17,17 @@ import asyncio
 import hashlib
 import logging
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lancedb
-import numpy as np
-import pyarrow as pa
-from lancedb.index import FTS, Bitmap, IvfFlat
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
-FTS_CONFIG = FTS(with_position=False, stem=True, remove_stop_words=True, ascii_folding=True)
 OPTIMIZE_EVERY_WRITES = 50
 VECTOR_INDEX_MIN_ROWS = 10_000
 """Below this many vectors a flat scan is fast enough; above it ``optimize`` builds IVF-flat
@@ -58,9 +58,32 @@ class Hit:
     row: dict[str, Any]
 
 
-async def connect(path: Path) -> lancedb.AsyncConnection:
+Connector = Callable[[], Awaitable[Any]]
+"""Returns the (shared) LanceDB ``AsyncConnection``."""
+COLUMN_TYPES = ("string", "int32", "int64")
+
+
+async def connect(path: Path) -> Any:
+    import lancedb
+
     _mkdir(path)
     return await lancedb.connect_async(str(path))
+
+
+class LazyConnection:
+    """The agent's one LanceDB connection, opened by the first caller."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: Any = None
+        self._lock = asyncio.Lock()
+
+    async def __call__(self) -> Any:
+        if self._db is None:
+            async with self._lock:
+                if self._db is None:
+                    self._db = await connect(self.path)
+        return self._db
 
 
 def _mkdir(path: Path) -> None:
@@ -77,30 +100,56 @@ class TextIndex:
     """
 
     def __init__(
-        self, name: str, columns: Sequence[pa.Field], bitmap_columns: Sequence[str] = ()
+        self,
+        name: str,
+        columns: Sequence[tuple[str, str]],
+        bitmap_columns: Sequence[str] = (),
+        connector: Connector | None = None,
     ) -> None:
+        """``columns``: (name, type) with type in ``COLUMN_TYPES``, besides ``id`` and ``text``.
+        With ``connector`` the index opens itself on first use; else call ``open(db)``."""
+        self.columns = [("id", "string"), *columns, ("text", "string")]
+        self._connector = connector
+        self._schema: Any = None
         self.bitmap_columns = tuple(bitmap_columns)
         """Low-cardinality filter columns (e.g. the vector store id): a bitmap index keeps
         prefiltered searches as fast as unfiltered ones."""
         self.db: Any = None
         self.name = name
-        self.schema = pa.schema(
-            [pa.field("id", pa.string()), *columns, pa.field("text", pa.string())]
-        )
         self._text: Any = None
         self._vectors: dict[str, Any] = {}
         self._lock = asyncio.Lock()
         self._writes = 0
         self._optimizing = False
 
-    async def open(self, db: lancedb.AsyncConnection) -> TextIndex:
+    @property
+    def schema(self) -> Any:
+        if self._schema is None:
+            import pyarrow as pa
+
+            types = {"string": pa.string(), "int32": pa.int32(), "int64": pa.int64()}
+            self._schema = pa.schema([pa.field(n, types[t]) for n, t in self.columns])
+        return self._schema
+
+    async def _ready(self) -> None:
+        if self._text is None:
+            if self._connector is None:
+                raise RuntimeError(f"LanceDB table {self.name} is not open")
+            async with self._lock:
+                if self._text is None:
+                    await self.open(await self._connector())
+
+    async def open(self, db: Any) -> TextIndex:
+        from lancedb.index import FTS
+
         self.db = db
         names = await self._table_names()
         if self.name in names:
             self._text = await self.db.open_table(self.name)
         else:
             self._text = await self.db.create_table(self.name, schema=self.schema)
-            await self._text.create_index("text", config=FTS_CONFIG)
+            config = FTS(with_position=False, stem=True, remove_stop_words=True)
+            await self._text.create_index("text", config=config)
         prefix = f"{self.name}_vec_"
         for table_name in names:
             if table_name.startswith(prefix):
@@ -118,6 +167,8 @@ class TextIndex:
             async with self._lock:
                 table = self._vectors.get(name)
                 if table is None:
+                    import pyarrow as pa
+
                     schema = pa.schema(
                         [*self.schema, pa.field("vector", pa.list_(pa.float32(), dim))]
                     )
@@ -138,8 +189,13 @@ class TextIndex:
         """
         if not rows:
             return
+        import pyarrow as pa
+
+        await self._ready()
         text_batch = pa.Table.from_pylist(list(rows), schema=self.schema)
         if vectors is not None and space is not None and len(vectors):
+            import numpy as np
+
             matrix = np.asarray(vectors, dtype=np.float32)
             dim = int(matrix.shape[1])
             table = await self._vector_table(space, dim, create=True)
@@ -149,12 +205,14 @@ class TextIndex:
         await self._wrote()
 
     async def delete(self, where: str) -> None:
+        await self._ready()
         await self._text.delete(where)
         for table in list(self._vectors.values()):
             await table.delete(where)
         await self._wrote()
 
     async def update(self, where: str, values: Mapping[str, Any]) -> None:
+        await self._ready()
         await self._text.update(dict(values), where=where)
         for table in list(self._vectors.values()):
             await table.update(dict(values), where=where)
@@ -174,6 +232,7 @@ class TextIndex:
         ``vector_index=False`` skips *building* a missing vector index (a long job, left to
         idle time); existing indexes are always brought up to date.
         """
+        await self._ready()
         self._optimizing = True
         try:
             for table in [self._text, *self._vectors.values()]:
@@ -187,6 +246,8 @@ class TextIndex:
             self._optimizing = False
 
     async def _ensure_indexes(self, table: Any, vector_index: bool) -> None:
+        from lancedb.index import Bitmap, IvfFlat
+
         existing = {tuple(index.columns) for index in await table.list_indices()}
         rows = int(await table.count_rows())
         if not rows:
@@ -205,11 +266,13 @@ class TextIndex:
             await table.create_index("vector", config=config)
 
     async def count(self, where: str | None = None) -> int:
+        await self._ready()
         return int(await self._text.count_rows(where))
 
     async def full_text(self, query: str, where: str | None, limit: int) -> list[Hit]:
         if not query.strip():
             return []
+        await self._ready()
         builder = self._text.query().nearest_to_text(query)
         if where:
             builder = builder.where(where)
@@ -229,6 +292,7 @@ class TextIndex:
         ``prefilter=False`` applies ``where`` to the neighbours instead of before the search:
         much cheaper when most rows pass, but it may return fewer than ``limit`` rows.
         """
+        await self._ready()
         table = await self._vector_table(space, len(vector), create=False)
         if table is None:
             return []
@@ -237,13 +301,14 @@ class TextIndex:
             builder = builder.where(where)
             if not prefilter:
                 builder = builder.postfilter()
-        columns = [f.name for f in self.schema] + ["_distance"]
+        columns = [name for name, _ in self.columns] + ["_distance"]
         rows = await builder.select(columns).limit(limit).to_list()
         return [Hit(row["id"], 1.0 - float(row.pop("_distance")), row) for row in rows]
 
     async def rows(
         self, where: str, columns: Sequence[str] | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
+        await self._ready()
         builder = self._text.query().where(where)
         if columns is not None:
             builder = builder.select(list(columns))

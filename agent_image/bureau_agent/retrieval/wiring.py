@@ -26,7 +26,7 @@ from bureau_agent.retrieval.chunks import ChunkStore
 from bureau_agent.retrieval.embeddings.base import Embedder
 from bureau_agent.retrieval.embeddings.openai_embeddings import EmbeddingsConfig, OpenAIEmbedder
 from bureau_agent.retrieval.errors import EmbeddingsError
-from bureau_agent.retrieval.lance import connect
+from bureau_agent.retrieval.lance import LazyConnection
 from bureau_agent.retrieval.search import SearchEngine
 from bureau_agent.services import Services
 from bureau_agent.vector_stores import repository as vs_repo
@@ -96,7 +96,8 @@ class Retrieval:
         self.storage = FileStorage(data_dir / "files")
         max_upload = int(env.get("BUREAU_MAX_UPLOAD_BYTES", str(MAX_UPLOAD_BYTES)))
         self.files = FileService(services.db, self.storage, services.now, max_upload)
-        self.chunks = ChunkStore()
+        self.lance = LazyConnection(self.lance_dir)
+        self.chunks = ChunkStore(self.lance)
         self.engine = SearchEngine(self.chunks, self.embedder)
         workers = int(env.get("BUREAU_INGEST_WORKERS", str(DEFAULT_WORKERS)))
         self.ingestor = Ingestor(services.db, self.storage, self.chunks, self.embedder, workers)
@@ -107,7 +108,9 @@ class Retrieval:
         self.memory_settings = MemorySettings.from_env(env, services.config.memory == "on")
         self.memory: MemoryStore | None = None
         if self.memory_settings.enabled:
-            self.memory = MemoryStore(self.embedder, services.now, self.memory_settings.max_items)
+            self.memory = MemoryStore(
+                self.embedder, services.now, self.memory_settings.max_items, self.lance
+            )
 
     def install(self) -> tuple[list[APIRouter], list[APIRouter]]:
         """Register schema, tools, hooks and helpers; return (API routers, desk routers)."""
@@ -116,6 +119,7 @@ class Retrieval:
         services.db.add_schema(vs_repo.SCHEMA)
         services.files = self.files
         services.create_vector_store = self.stores.create_inline
+        services.add_vector_store_files = self.stores.add_files
         services.tools.register(file_search_tool(self.stores))
         if self.memory is not None:
             for tool in memory_tools(self.memory):
@@ -126,11 +130,7 @@ class Retrieval:
 
     async def start(self) -> None:
         self.storage.prepare()
-        db = await connect(self.lance_dir)
-        await self.chunks.open(db)
-        if self.memory is not None:
-            await self.memory.open(db)
-        await self.ingestor.start()
+        await self.ingestor.start()  # LanceDB opens when the first file is indexed or searched
 
     async def stop(self) -> None:
         await self.ingestor.stop()

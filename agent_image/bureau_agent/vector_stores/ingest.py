@@ -18,9 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from bureau_agent.files.extract import extract_text
 from bureau_agent.files.storage import FileStorage
@@ -30,6 +28,9 @@ from bureau_agent.retrieval.embeddings.base import Embedder
 from bureau_agent.retrieval.errors import EmbeddingsError, ExtractionError
 from bureau_agent.store.db import Database
 from bureau_agent.vector_stores import repository as repo
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ class Ingestor:
             chunks = await asyncio.to_thread(_extract_and_chunk, filename, path, strategy)
             embedder = self._embedder()
             embedded = await embedder.embed([c.text for c in chunks]) if embedder else None
-            vectors = np.asarray(embedded, dtype=np.float32) if embedded else None
+            vectors = _float32(embedded) if embedded else None
         except ExtractionError as exc:
             await self._fail(vector_store_id, file_id, exc.code, exc.message)
             return None
@@ -200,7 +201,7 @@ class Ingestor:
             rows = [row for item in items for row in item.rows]
             vectors = None
             if space is not None:
-                vectors = np.concatenate([i.vectors for i in items if i.vectors is not None])
+                vectors = _stack([i.vectors for i in items if i.vectors is not None])
             await self.chunks.add_rows(rows, vectors, space)
 
         def _finish(conn: sqlite3.Connection) -> list[Ready]:
@@ -231,3 +232,15 @@ def _extract_and_chunk(filename: str, path: Path, strategy: ChunkingStrategy) ->
     if not chunks:
         raise ExtractionError("The file contains no extractable text.", code="invalid_file")
     return chunks
+
+
+def _float32(vectors: list[list[float]]) -> np.ndarray:
+    import numpy as np
+
+    return np.asarray(vectors, dtype=np.float32)
+
+
+def _stack(parts: list[np.ndarray]) -> np.ndarray:
+    import numpy as np
+
+    return np.concatenate(parts)

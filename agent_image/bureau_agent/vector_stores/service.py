@@ -252,6 +252,31 @@ class VectorStoreService:
         self.ingestor.submit(store_id, [file_id])
         return await self.get_file(store_id, file_id)
 
+    async def add_files(self, store_id: str, file_ids: list[str]) -> None:
+        """Attach files (message attachments) to a store; files already in it stay as they are."""
+        await self.get(store_id)
+        ids = v.file_ids(file_ids)
+        await self.check_files_exist(ids, "attachments")
+
+        def _new(conn: sqlite3.Connection) -> list[str]:
+            present = {r["file_id"] for r in conn.execute(
+                "SELECT file_id FROM vector_store_files WHERE vector_store_id = ?", (store_id,)
+            )}  # fmt: skip
+            return [fid for fid in ids if fid not in present]
+
+        fresh = await self.db.run(_new)
+        if not fresh:
+            return
+        await self.check_capacity(store_id, fresh)
+        now = self.now()
+        chunking = ChunkingStrategy().to_api()
+        await self.db.run(
+            lambda c: repo.attach_files(
+                c, store_id, [(f, {}) for f in fresh], chunking=chunking, now=now, batch_id=None
+            )
+        )
+        self.ingestor.submit(store_id, fresh)
+
     async def get_file(self, store_id: str, file_id: str) -> dict[str, Any]:
         row = await self.db.run(lambda c: repo.file_row(c, store_id, file_id))
         if row is None:

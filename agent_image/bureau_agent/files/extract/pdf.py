@@ -5,9 +5,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from pypdf import PdfReader
-from pypdf.errors import PdfReadError, PyPdfError
-
 from bureau_agent.retrieval.errors import ExtractionError
 
 
@@ -15,6 +12,9 @@ class PdfExtractor:
     suffixes = frozenset({".pdf"})
 
     def extract(self, path: Path) -> str:
+        from pypdf import PdfReader  # imported on first PDF: it is not small
+        from pypdf.errors import PdfReadError, PyPdfError
+
         logging.getLogger("pypdf").setLevel(logging.ERROR)
         try:
             reader = PdfReader(path)

@@ -7,9 +7,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import openai
-from openai.types import CreateEmbeddingResponse
-
 from bureau_agent.retrieval.errors import EmbeddingsError
 
 DEFAULT_ENDPOINTS = {
@@ -70,6 +67,8 @@ class OpenAIEmbedder:
     ) -> None:
         self.config = config
         self._url = config.url
+        import openai  # the SDK loads on first use of embeddings
+
         self._client = openai.AsyncOpenAI(
             api_key=config.api_key or "unused",
             base_url=self._url.rsplit("/", 1)[0],
@@ -90,6 +89,9 @@ class OpenAIEmbedder:
         return [vector for group in results for vector in group]
 
     async def _request(self, inputs: list[str]) -> list[list[float]]:
+        import openai
+        from openai.types import CreateEmbeddingResponse
+
         async with self._gate:
             try:
                 response = await self._client.post(
