@@ -10,6 +10,9 @@ as subprocesses on loopback; stops them at the end).
   provider, divided by the chunk count;
 - 50 concurrent runs on one agent: errors and wall time;
 - the agent's idle RSS (after start, and after the workload).
+
+The machine's load average is printed too: wall-clock figures on a shared, loaded host are noisy;
+the agent's CPU time per round trip is the load-independent view of its own work.
 """
 
 from __future__ import annotations
@@ -145,12 +148,16 @@ def main() -> None:
         run_stream(client, assistant, "warm up")
         direct = provider_time(fake, 20)
         overheads = []
+        agent_proc = psutil.Process(procs[1].pid)
+        cpu_per_trip = []
         call = {"kind": "tool_calls", "calls": [{"name": "list_files", "arguments": {}}]}
         replies = [*([call] * n), {"kind": "text", "content": "done"}]
         for _ in range(args.runs):
             httpx.post(fake + "/_fake/reset").raise_for_status()
             queue(fake, *replies)
+            cpu_before = sum(agent_proc.cpu_times()[:2])
             elapsed = run_stream(client, assistant, "go")
+            cpu_per_trip.append((sum(agent_proc.cpu_times()[:2]) - cpu_before) / (n + 1) * 1000)
             provider_alone = replay(fake, replies)
             overheads.append((elapsed - provider_alone) / n * 1000)
         chunks = 400
@@ -190,6 +197,8 @@ def main() -> None:
             f"overhead per tool round trip p50 / p99 | {percentile(overheads, 50):.2f} / "
             f"{percentile(overheads, 99):.2f} ms | < 5 ms p50"
         )
+        cpu = f"{statistics.median(cpu_per_trip):.2f} ms"
+        print(f"agent CPU per model+tool round trip (median; load-independent) | {cpu} | -")
         print(f"added latency per streamed delta | {per_delta:.3f} ms | < 2 ms")
         print(
             f"50 concurrent runs | {50 - len(failures)}/50 completed, {concurrent_wall:.2f} s wall "
@@ -197,6 +206,7 @@ def main() -> None:
         )
         rss = f"{rss_idle:.0f} / {rss_after:.0f} MiB"
         print(f"idle RSS after start / after workload | {rss} | < 150 MB")
+        print(f"load average during the run | {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs) | -")
     finally:
         for proc in procs:
             proc.terminate()
