@@ -1,20 +1,20 @@
 """The agent distribution served to desk VMs from ``<data_dir>/dist`` (``GET /v1/agent/dist/``).
 
 When the directory lacks the wheel of the agent version in ``agent_image/pyproject.toml``, it is
-built once with ``pip wheel --no-deps``; the sha256 goes into the user-data's ``AgentDist``.
+built once from the sources, offline (orchestrator/wheel.py); the sha256 goes into the user-data's
+``AgentDist``. An operator may instead drop a wheel (e.g. from ``pip wheel``) into the directory.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-import subprocess
-import sys
 import threading
 import tomllib
 from pathlib import Path
 
 from cloud_init.settings import AgentDist
+from orchestrator.wheel import WheelBuildError, build_wheel
 
 FILENAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}\.(whl|txt)$")
 
@@ -61,20 +61,12 @@ class AgentDistStore:
         return matches[-1] if matches else None
 
     def _build(self, version: str) -> Path:
-        self.dist_dir.mkdir(parents=True, exist_ok=True)
-        command = [
-            sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-            "-w", str(self.dist_dir.resolve()), str(self.source_dir.resolve()),
-        ]  # fmt: skip
         try:
-            subprocess.run(command, check=True, capture_output=True, timeout=300)
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
-            detail = getattr(exc, "stderr", b"") or b""
+            wheel = build_wheel(self.source_dir, self.dist_dir)
+        except (WheelBuildError, OSError) as exc:
             raise DistError(
-                f"building the agent wheel from {self.source_dir} failed: "
-                f"{detail.decode(errors='replace')[-500:] or exc}"
+                f"building the agent wheel from {self.source_dir} failed: {exc}"
             ) from None
-        wheel = self._find(version)
-        if wheel is None:
-            raise DistError(f"pip wheel produced no bureau_agent-{version} wheel")
+        if not wheel.name.startswith(f"bureau_agent-{version}-"):
+            raise DistError(f"{self.source_dir} built {wheel.name}, not bureau_agent {version}")
         return wheel
