@@ -1,7 +1,9 @@
 """Desk ready from the warm pool: restore, resume and enrollment, p50 over N desks and K at once.
 
 Usage (root, guest image built or buildable; the template boot costs a few minutes under TCG):
-    .venv/bin/python -m bench.desk_ready_pool [--sequential 10] [--concurrent 3] [--data-dir D]
+    .venv/bin/python3 -m bench.desk_ready_pool [--sequential 10] [--concurrent 3] [--data-dir D]
+(A template is reused when the data dir, the interpreter path and the port file match; the same
+data dir as BUREAU_TEST_POOL_DIR for tests/pool works when both run under .venv/bin/python3.)
 
 Builds (or reuses, in --data-dir) one pool template whose guest forward leads to an enrollment
 double with the real PKI, then for each desk: prepares a slot (not timed: the pool does it in the
@@ -115,8 +117,8 @@ def main() -> None:
     args = parser.parse_args()
     args.data_dir.mkdir(parents=True, exist_ok=True)
     ensure_image(args.data_dir)
-    pki = Pki(args.data_dir / "bench-tls", ["127.0.0.1", "10.0.2.100"])
-    port_file = args.data_dir / "bench-port"
+    pki = Pki(args.data_dir / "test-tls", ["127.0.0.1", "10.0.2.100"])
+    port_file = args.data_dir / "test-control-plane-port"
     port = int(port_file.read_text()) if port_file.exists() else free_port()
     port_file.write_text(str(port))
     enrollments = Enrollments()

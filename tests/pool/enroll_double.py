@@ -21,6 +21,8 @@ class Enrollments:
     tokens: dict[str, str] = field(default_factory=dict)
     """desk id -> the bootstrap token it may use once."""
     public_keys: dict[str, bytes] = field(default_factory=dict)
+    issued: list[str] = field(default_factory=list)
+    """Every bootstrap token handed out (to search template files for them afterwards)."""
 
 
 def enroll_app(pki: Pki, enrollments: Enrollments) -> FastAPI:

@@ -1,0 +1,119 @@
+"""End to end with `bureau serve`, the qemu driver and BUREAU_POOL_SIZE=1.
+
+The control plane builds the template itself (minutes under TCG), prepares one slot; a new desk
+is then restored from it, resumed, enrolled and ready; a run through the proxy works inside it;
+the pool refills. The cold path beside it is tests/e2e (same control plane, pool size 0).
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.processes import start_fake_provider
+from tests.e2e.test_desk_e2e import MODEL, Stack, follow_events, provider_keys_seen, run_text
+from tests.helpers.servers import free_port
+from tests.helpers.wait import wait_until
+from tests.qemu.image import ensure_image
+
+pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.timeout(2400)]
+TEMPLATE_TIMEOUT = 1500.0
+
+
+@pytest.fixture(scope="module")
+def pool_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("pool-e2e")
+    data_dir = tmp / "data"
+    ensure_image(data_dir)
+    provider, provider_url = start_fake_provider(tmp / "provider.log")
+    port = free_port()
+    token = "adm_" + secrets.token_hex(24)
+    env = {
+        "BUREAU_DATA_DIR": str(data_dir),
+        "BUREAU_PORT": str(port),
+        "BUREAU_PUBLIC_URL": f"https://127.0.0.1:{port}",
+        "BUREAU_DRIVER": "qemu",
+        "BUREAU_BOOTSTRAP_ADMIN_TOKEN": token,
+        "BUREAU_ALLOW_HTTP_ENDPOINTS": "true",
+        "BUREAU_HEALTH_TIMEOUT_SECONDS": "600",
+        "BUREAU_QEMU_HOST_FORWARDS": "127.0.0.1:" + provider_url.rsplit(":", 1)[1],
+        "BUREAU_QEMU_ACCEL": "tcg",
+        "BUREAU_POOL_SIZE": "1",
+    }
+    stack = Stack(tmp, data_dir, env, f"https://127.0.0.1:{port}", token, provider_url,
+                  provider, None)  # type: ignore[arg-type]  # fmt: skip
+    try:
+        stack.start_control_plane()
+        yield stack
+    finally:
+        assert stack.control_plane is not None
+        if stack.desk_id and stack.control_plane.proc.poll() is None:
+            with stack.client() as client:
+                client.delete(f"/v1/desks/{stack.desk_id}")
+            try:
+                follow_events(stack, {"deleted"}, timeout=180)
+            except AssertionError:
+                pass
+        stack.control_plane.stop()
+        provider.stop()
+
+
+def _slots(stack: Stack) -> list[str]:
+    slots = stack.data_dir / "qemu" / "pool" / "slots"
+    if not slots.is_dir():
+        return []
+    return [p.name for p in slots.iterdir() if p.is_dir() and not p.name.endswith(".partial")]
+
+
+def test_pool_prepares_a_slot(pool_stack: Stack) -> None:
+    wait_until(
+        lambda: _slots(pool_stack), timeout=TEMPLATE_TIMEOUT, interval=5, message="a pool slot"
+    )
+
+
+def test_desk_from_the_pool_becomes_ready(pool_stack: Stack) -> None:
+    key = f"sk-pool-{uuid.uuid4().hex}"
+    pool_stack.keys.append(key)
+    with pool_stack.client() as client:
+        response = client.post(
+            "/v1/desks",
+            json={"name": "pooled", "provider": "openai", "api_key": key, "model": MODEL,
+                  "endpoint": pool_stack.endpoint()},
+        )  # fmt: skip
+    assert response.status_code == 201, response.text
+    pool_stack.desk_id = response.json()["id"]
+    events = follow_events(pool_stack, {"ready", "failed", "awaiting_key"})
+    states = [e["to_state"] for e in events if e["kind"] == "transition"]
+    assert states[-1] == "ready", events[-5:]
+    messages = [e["message"] or "" for e in events]
+    assert any(m.startswith("pool: resumed and enrolled") for m in messages), messages
+
+
+def test_run_through_the_proxy_works_in_the_pooled_desk(pool_stack: Stack) -> None:
+    client = pool_stack.openai()
+    pool_stack.assistant_id = client.beta.assistants.create(model=MODEL, name="pool").id
+    pool_stack.thread_id = client.beta.threads.create().id
+    answer, steps = run_text(pool_stack, '[[tool:shell {"command": "cat /etc/hostname"}]]')
+    calls = [
+        c for s in steps if s.step_details.type == "tool_calls" for c in s.step_details.tool_calls
+    ]
+    shell = [c for c in calls if c.type == "function" and c.function.name == "shell"]
+    assert shell, steps
+    assert "pooled" in (shell[0].function.output or "")  # the hostname set at resume
+    assert answer.startswith("tool shell returned:")
+    assert pool_stack.keys[0] in provider_keys_seen(pool_stack)
+
+
+def test_pool_refills_after_an_assignment(pool_stack: Stack) -> None:
+    wait_until(lambda: _slots(pool_stack), timeout=300, interval=2, message="a refilled slot")
+
+
+def test_pooled_desk_seed_and_logs_hold_no_key(pool_stack: Stack) -> None:
+    desk_dir = pool_stack.data_dir / "qemu" / "desks" / pool_stack.desk_id
+    for name in ("seed.iso", "desk.json", "console.log"):
+        assert pool_stack.keys[0].encode() not in (desk_dir / name).read_bytes(), name
+    log = (pool_stack.tmp / "control-plane.log").read_text()
+    assert pool_stack.keys[0] not in log
