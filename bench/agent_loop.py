@@ -109,6 +109,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--tool-calls", type=int, default=10)
+    parser.add_argument(
+        "--memory", choices=["on", "off"], default="on", help="BUREAU_MEMORY of the agent"
+    )
     args = parser.parse_args()
     fake_port, agent_port = free_port(), free_port()
     fake = f"http://127.0.0.1:{fake_port}"
@@ -123,6 +126,7 @@ def main() -> None:
         "ASSISTANT_MAX_TOOL_CALLS": "100",
         "BUREAU_AGENT_TOKEN": TOKEN,
         "BUREAU_AGENT_DATA_DIR": str(data / "agent"),
+        "BUREAU_MEMORY": args.memory,
     }
     procs = [
         subprocess.Popen(
@@ -190,6 +194,7 @@ def main() -> None:
         concurrent_wall = time.perf_counter() - start
         failures = [s for s in statuses if s != "completed"]
         rss_after = psutil.Process(procs[1].pid).memory_info().rss / 2**20
+        print(f"(memory {args.memory}, {n} tool calls per run, {args.runs} runs)")
         print("figure | value | target")
         print("--- | --- | ---")
         print(f"provider call, direct (zero latency) | {direct * 1000:.2f} ms | -")

@@ -63,14 +63,23 @@ async def stream_events(
     try:
         for event, data in prelude:
             yield sse(event, data)
-        while True:
-            item = await queue.get()
-            if item is None:
-                break
-            event, data = item
-            yield sse(event, data)
-            if event in TERMINAL or event == "error":
-                break
+        finished = False
+        while not finished:
+            items = [await queue.get()]
+            while not queue.empty():  # events already waiting go out in one write
+                items.append(queue.get_nowait())
+            chunk = bytearray()
+            for item in items:
+                if item is None:
+                    finished = True
+                    break
+                event, data = item
+                chunk += sse(event, data)
+                if event in TERMINAL or event == "error":
+                    finished = True
+                    break
+            if chunk:
+                yield bytes(chunk)
         yield sse("done", "[DONE]")
     finally:
         bus.unsubscribe(run_id, queue)
