@@ -32,7 +32,7 @@ from tests.helpers.wait import wait_until
 from tests.qemu.image import ensure_image
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.timeout(1800)]
-READY_TIMEOUT = 600.0
+READY_TIMEOUT = 1500.0
 MODEL = "gpt-4o"
 
 
@@ -155,7 +155,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "BUREAU_DRIVER": "qemu",
         "BUREAU_BOOTSTRAP_ADMIN_TOKEN": token,
         "BUREAU_ALLOW_HTTP_ENDPOINTS": "true",
-        "BUREAU_HEALTH_TIMEOUT_SECONDS": "600",
+        "BUREAU_HEALTH_TIMEOUT_SECONDS": "1500",
         "BUREAU_QEMU_HOST_FORWARDS": "127.0.0.1:" + provider_url.rsplit(":", 1)[1],
         "BUREAU_QEMU_STOP_TIMEOUT_SECONDS": "120",
     }

@@ -39,8 +39,8 @@ from tests.qemu.guest import (
     standalone_user_data,
 )
 
-pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.timeout(1800)]
-BOOT_TIMEOUT = 420.0
+pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.timeout(3600)]
+BOOT_TIMEOUT = 900.0
 TLS = self_signed()
 
 
