@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, SecretStr
-from sqlalchemy import JSON, Column, Index, Text
+from sqlalchemy import JSON, Column, Index, Text, text
 from sqlmodel import Field, SQLModel
 
 
@@ -94,9 +94,23 @@ class DeskBase(SQLModel):
     region: str | None = Field(default=None, max_length=32)
 
 
+_LIVE = text("state != 'deleted'")
+
+
 class Desk(DeskBase, table=True):
     __tablename__ = "desks"
-    __table_args__ = (Index("ix_desks_owner_state", "owner_id", "state"),)
+    __table_args__ = (
+        Index("ix_desks_owner_state", "owner_id", "state"),
+        # One live desk per (owner, name); a deleted desk frees its name.
+        Index(
+            "uq_desks_owner_live_name",
+            "owner_id",
+            "name",
+            unique=True,
+            sqlite_where=_LIVE,
+            postgresql_where=_LIVE,
+        ),
+    )
 
     id: str = Field(default_factory=lambda: new_id("d"), primary_key=True, max_length=32)
     owner_id: str = Field(foreign_key="users.id", index=True, max_length=32)

@@ -9,6 +9,7 @@ import pytest
 
 from tests.fakes.fixtures import FakeProviderServer
 from tests.orchestrator.conftest import ControlPlane, desk_body
+from tests.orchestrator.helpers import wait_state
 
 
 def _error(cp: ControlPlane, body: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
@@ -164,3 +165,14 @@ class TestLiveKeyCheck:
         with cp.client(cp.admin_token) as client:
             response = client.post("/v1/providers/openai/models", json={"api_key": "sk-invalid-1"})
         assert response.status_code == 422
+
+
+def test_deleted_desk_frees_its_name(module_control_plane: ControlPlane):
+    cp = module_control_plane
+    name = f"phoenix-{secrets.token_hex(3)}"
+    with cp.client(cp.admin_token) as client:
+        first = client.post("/v1/desks", json=desk_body(name)).json()["id"]
+        client.delete(f"/v1/desks/{first}")
+        wait_state(client, first, "deleted")
+        again = client.post("/v1/desks", json=desk_body(name))
+    assert again.status_code == 201
