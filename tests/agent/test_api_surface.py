@@ -121,6 +121,7 @@ def test_run_create_list_retrieve_modify_and_steps(client: openai.OpenAI) -> Non
         thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=20
     )
     assert run.status == "completed" and run.usage is not None and run.usage.total_tokens > 0
+    assert run.expires_at is None and run.completed_at is not None
     assert [r.id for r in client.beta.threads.runs.list(thread.id)] == [run.id]
     modified = client.beta.threads.runs.update(run.id, thread_id=thread.id, metadata={"t": "1"})
     assert modified.metadata == {"t": "1"}

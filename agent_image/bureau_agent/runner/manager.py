@@ -65,6 +65,7 @@ class RunManager:
             run.update(
                 status="failed",
                 failed_at=now,
+                expires_at=None,
                 last_error={
                     "code": "server_error",
                     "message": "The agent restarted while this run was in progress.",
@@ -73,7 +74,7 @@ class RunManager:
             await self.services.docs.replace(RUN, run)
             await self._close_children(run["id"], "failed")
         for run in await self.services.docs.with_status(RUN, ["cancelling"]):
-            run.update(status="cancelled", cancelled_at=now)
+            run.update(status="cancelled", cancelled_at=now, expires_at=None)
             await self.services.docs.replace(RUN, run)
             await self._close_children(run["id"], "cancelled")
 

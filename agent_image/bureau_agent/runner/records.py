@@ -12,6 +12,7 @@ from bureau_agent.services import Services
 RUN = "thread.run"
 STEP = "thread.run.step"
 MESSAGE = "thread.message"
+ENDED = {"completed", "failed", "cancelled", "incomplete"}
 
 
 class RunRecorder:
@@ -31,6 +32,8 @@ class RunRecorder:
 
     async def update_run(self, event: str | None = None, **changes: Any) -> dict[str, Any]:
         self.run.update(changes)
+        if changes.get("status") in ENDED:
+            self.run["expires_at"] = None  # as OpenAI: only live runs expire
         self.services.docs.replace_later(RUN, self.run)
         if event:
             self.emit(event, dict(self.run))
