@@ -165,26 +165,34 @@ async def resume_clone(
         await resume_vcpus(restored.desk.file(files.QMP))
     except SnapshotError as exc:
         raise CloneError(str(exc)) from exc
-    url = f"http://127.0.0.1:{restored.record.agent_port}/pool/v1/resume"
+    base = f"http://127.0.0.1:{restored.record.agent_port}/pool/v1"
     headers = {
         "authorization": f"Bearer {restored.template.pool_token}",
         "content-type": "application/json",
     }
     deadline = time.monotonic() + within_s
     async with httpx.AsyncClient(timeout=within_s) as client:
+        # First until the guest answers at all: right after ``cont`` it catches up on timers, and
+        # the clock it is given must not age in a queue.
+        last = "no answer"
         while True:
-            # The host clock is read right before sending: the agent adds its own transit time.
-            body = request.model_copy(update={"host_time_ns": time.time_ns()}).model_dump_json()
             try:
-                response = await client.post(url, content=body, headers=headers)
-                break
-            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
-                # Right after ``cont`` the forward may accept before the guest answers.
-                if time.monotonic() >= deadline:
-                    raise CloneError(f"the clone's agent is unreachable: {exc}") from exc
-                await asyncio.sleep(0.05)
+                probe = await client.get(f"{base}/health", timeout=5)
+                if probe.status_code == 200:
+                    break
+                last = f"HTTP {probe.status_code}"
             except httpx.HTTPError as exc:
-                raise CloneError(f"resume call failed: {exc}") from exc
+                last = str(exc) or type(exc).__name__
+            if time.monotonic() >= deadline:
+                raise CloneError(f"the clone's agent is unreachable: {last}")
+            await asyncio.sleep(0.05)
+        restored.timings["responsive_ms"] = (time.perf_counter() - started) * 1000
+        # The host clock is read right before sending: the agent adds its own transit time.
+        body = request.model_copy(update={"host_time_ns": time.time_ns()}).model_dump_json()
+        try:
+            response = await client.post(f"{base}/resume", content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise CloneError(f"resume call failed: {exc}") from exc
     restored.timings["resume_call_ms"] = (time.perf_counter() - started) * 1000
     if response.status_code not in (200, 502):
         raise CloneError(f"resume refused: HTTP {response.status_code}: {response.text[:300]}")

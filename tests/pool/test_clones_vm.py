@@ -62,7 +62,11 @@ async def restore(env: PoolEnv, desk_id: str) -> Restored:
 
 
 async def restore_and_resume(env: PoolEnv, desk_id: str) -> tuple[Restored, ResumeResponse, int]:
-    restored = await restore(env, desk_id)
+    return await resume(env, await restore(env, desk_id))
+
+
+async def resume(env: PoolEnv, restored: Restored) -> tuple[Restored, ResumeResponse, int]:
+    desk_id = restored.desk.desk_id
     token = "bt_" + secrets.token_hex(24)
     env.enrollments.tokens[desk_id] = token
     env.enrollments.issued.append(token)
@@ -82,12 +86,11 @@ async def restore_and_resume(env: PoolEnv, desk_id: str) -> tuple[Restored, Resu
 @pytest.fixture(scope="module")
 def two_clones(pool_env: PoolEnv) -> Iterator[list[tuple[Restored, ResumeResponse, int]]]:
     async def both() -> list[tuple[Restored, ResumeResponse, int]]:
-        return list(
-            await asyncio.gather(
-                restore_and_resume(pool_env, "dsk_clonea"),
-                restore_and_resume(pool_env, "dsk_cloneb"),
-            )
+        restored = await asyncio.gather(
+            restore(pool_env, "dsk_clonea"), restore(pool_env, "dsk_cloneb")
         )
+        # Resumed one after the other: the clock check needs a host loop free to read the answer.
+        return [await resume(pool_env, clone) for clone in restored]
 
     results = asyncio.run(both())
     yield results
