@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,15 +93,14 @@ def enroll(config: AgentConfig, *, transport: httpx.BaseTransport | None = None)
     )
     url = config.control_plane_url.rstrip("/") + "/v1/agent/enroll"
     try:
-        with httpx.Client(
-            verify=str(config.control_plane_ca_file), timeout=30, transport=transport
-        ) as client:
+        pinned = ssl.create_default_context(cafile=str(config.control_plane_ca_file))
+        with httpx.Client(verify=pinned, timeout=30, transport=transport) as client:
             response = client.post(
                 url,
                 content=request.model_dump_json(),
                 headers={"content-type": "application/json"},
             )
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, OSError) as exc:  # OSError: an unreadable or invalid CA file
         raise EnrollmentError(f"cannot reach the control plane at {url}: {exc}") from None
     if response.status_code != 200:
         raise EnrollmentError(

@@ -125,7 +125,11 @@ def client(agent: Agent) -> Iterator[openai.OpenAI]:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The openai SDK marks the Assistants API deprecated; these tests exercise it on purpose."""
     here = Path(__file__).parent
-    mark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+    marks = [
+        pytest.mark.filterwarnings("ignore:The Assistants API is deprecated:DeprecationWarning"),
+        pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning"),
+    ]
     for item in items:
         if Path(str(item.fspath)).is_relative_to(here):
-            item.add_marker(mark)
+            for mark in marks:
+                item.add_marker(mark)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import openai
 import pytest
@@ -160,3 +162,19 @@ def test_file_search_attachments_create_the_threads_vector_store(client: openai.
     assert len(stores) == 1
     files = client.vector_stores.files.list(stores[0]).data
     assert [f.id for f in files] == [uploaded.id]
+
+
+def test_later_file_search_attachments_join_the_same_store(client: openai.OpenAI) -> None:
+    first = client.files.create(file=("a.txt", b"alpha"), purpose="assistants")
+    second = client.files.create(file=("b.txt", b"beta"), purpose="assistants")
+    tools: Any = [{"type": "file_search"}]
+    thread = client.beta.threads.create(
+        messages=[
+            {"role": "user", "content": "a", "attachments": [{"file_id": first.id, "tools": tools}]}
+        ]
+    )
+    client.beta.threads.messages.create(
+        thread.id, role="user", content="b", attachments=[{"file_id": second.id, "tools": tools}]
+    )
+    store = client.beta.threads.retrieve(thread.id).tool_resources.file_search.vector_store_ids[0]
+    assert {f.id for f in client.vector_stores.files.list(store)} == {first.id, second.id}
