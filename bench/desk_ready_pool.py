@@ -9,7 +9,8 @@ Builds (or reuses, in --data-dir) one pool template whose guest forward leads to
 double with the real PKI, then for each desk: prepares a slot (not timed: the pool does it in the
 background), restores the template's state into it (``restore``), resumes it with the desk's
 settings (``resume``: clock, reseed, identity, data disk, files) and waits for its enrollment
-(``enroll``: TLS key + POST /v1/agent/enroll), then measures the idle clone's PSS. Prints p50s and
+(``enroll``: TLS key + POST /v1/agent/enroll), then measures the clone's PSS 5 s later (its agent
+may still be starting) and once the PSS of a restored, still paused clone. Prints p50s and
 writes the raw figures to bench/out/desk_ready_pool.json. The cold boot is bench/desk_ready.py.
 """
 
@@ -32,7 +33,7 @@ from orchestrator.pool.settings import PoolSettings
 from tests.helpers.servers import free_port, serve_asgi
 from tests.pool.conftest import PoolEnv
 from tests.pool.enroll_double import Enrollments, enroll_app
-from tests.pool.test_clones_vm import restore_and_resume
+from tests.pool.test_clones_vm import restore, restore_and_resume
 from tests.qemu.image import ensure_image
 
 
@@ -79,7 +80,7 @@ async def run(env: PoolEnv, sequential: int, concurrent: int) -> dict[str, objec
     conc: list[PoolTiming] = []
     for i in range(sequential):
         timing, path, pid = await one(env, f"dsk_bench{i:02d}")
-        await asyncio.sleep(5)  # let it settle, then measure the idle clone
+        await asyncio.sleep(5)  # let it settle, then measure the resumed clone
         timing.idle_pss_mib = pss_mib(pid)
         seq.append(timing)
         print(json.dumps(asdict(timing)), flush=True)
@@ -93,13 +94,18 @@ async def run(env: PoolEnv, sequential: int, concurrent: int) -> dict[str, objec
             print(json.dumps(asdict(timing)), flush=True)
         for _, path, _ in results:
             await discard(path)
+    paused = await restore(env, "dsk_paused")
+    await asyncio.sleep(2)
+    paused_pss = pss_mib(paused.pid)
+    await discard(paused.desk.path)
     summary = {
+        "paused_clone_pss_mib": paused_pss,
         "sequential_p50_total_s": p50([t.total_s for t in seq]),
         "sequential_p50_restore_s": p50([t.restore_s for t in seq]),
         "sequential_p50_resume_s": p50([t.resume_s for t in seq]),
         "sequential_p50_enroll_s": p50([t.enroll_s for t in seq]),
         "concurrent_p50_total_s": p50([t.total_s for t in conc]),
-        "idle_pss_p50_mib": p50([t.idle_pss_mib for t in seq + conc]),
+        "resumed_pss_p50_mib": p50([t.idle_pss_mib for t in seq + conc]),
         "template_build_s": env.template.record.build_seconds,
     }
     return {
