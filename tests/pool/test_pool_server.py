@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bureau_agent.pool.resume import LaunchResult
 from bureau_agent.pool.server import PoolServer
 from tests.pool.agent_doubles import BOOTSTRAP_TOKEN, RecordingSystem, make_resumer, resume_request
 
@@ -115,3 +116,29 @@ def test_server_hands_the_port_over_after_a_successful_resume(tmp_path: Path) ->
     server.server_close()
     assert not thread.is_alive()
     assert len(outcome) == 1
+
+
+def test_a_forked_agent_learns_which_sockets_to_close(tmp_path: Path) -> None:
+    seen: list[list[int]] = []
+    resumer, _, launcher = make_resumer(tmp_path)
+    server = PoolServer(("127.0.0.1", 0), resumer, POOL_TOKEN, hand_off=False)
+    original = launcher.launch
+    listening = server.fileno()
+
+    def launch(config_file: Path) -> LaunchResult:
+        seen.append(server.open_fds())
+        return original(config_file)
+
+    launcher.launch = launch  # type: ignore[method-assign]
+    stop = threading.Event()
+    thread = threading.Thread(target=server.serve_until_stopped, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        assert _resume(f"http://127.0.0.1:{server.server_address[1]}").status_code == 200
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        server.server_close()
+    (fds,) = seen
+    assert fds[0] == listening
+    assert len(fds) == 2 and fds[1] != listening  # the resume's own connection

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="bureau-pool: %(message)s", stream=sys.stdout)
     system = HostSystem()
     server: PoolServer | None = None
-    launcher = ForkLauncher(fds_to_close=lambda: [server.fileno()] if server else [])
+    launcher = ForkLauncher(fds_to_close=lambda: server.open_fds() if server else [])
     resumer = Resumer(args.root, system, launcher)
     if resumer.resumed:
         log.info("already resumed: the regular agent unit serves this desk")

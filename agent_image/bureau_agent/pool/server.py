@@ -45,6 +45,11 @@ class PoolServer(HTTPServer):
         self.hand_off = hand_off
         """Stop serving after a successful resume (the agent takes the port over)."""
         self.outcome: ResumeResponse | None = None
+        self.request_fd: int | None = None
+
+    def open_fds(self) -> list[int]:
+        """What a forked agent must close: the listening socket and the resume's connection."""
+        return [fd for fd in (self.fileno(), self.request_fd) if fd is not None]
 
     def serve_until_resumed(self) -> ResumeResponse:
         """Answer requests until one resume succeeded; return its response."""
@@ -125,6 +130,7 @@ class _Handler(BaseHTTPRequestHandler):
         except AlreadyResumed as exc:
             self._send(409, {"detail": str(exc)})
             return
+        self.server.request_fd = self.request.fileno()
         try:
             response = self.server.resumer.resume(request, received)
         except ResumeFailed as exc:
