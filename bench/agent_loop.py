@@ -146,13 +146,18 @@ def main() -> None:
         wait_http(fake + "/_fake/requests")
         wait_http(agent + "/desk/v1/health", timeout=180)
         rss_idle = psutil.Process(procs[1].pid).memory_info().rss / 2**20
+        agent_proc = psutil.Process(procs[1].pid)
+        with httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}) as plain:
+            before = sum(agent_proc.cpu_times()[:2])
+            for _ in range(200):
+                plain.get(agent + "/desk/v1/health")
+            cpu_get = (sum(agent_proc.cpu_times()[:2]) - before) / 200 * 1000
         client = openai.OpenAI(base_url=agent + "/v1", api_key=TOKEN, max_retries=0)
         assistant = client.beta.assistants.create(model="m").id
         n = args.tool_calls
         run_stream(client, assistant, "warm up")
         direct = provider_time(fake, 20)
         overheads = []
-        agent_proc = psutil.Process(procs[1].pid)
         cpu_per_trip = []
         call = {"kind": "tool_calls", "calls": [{"name": "list_files", "arguments": {}}]}
         replies = [*([call] * n), {"kind": "text", "content": "done"}]
@@ -204,6 +209,10 @@ def main() -> None:
         )
         cpu = f"{sum(cpu_per_trip) / len(cpu_per_trip):.2f} ms"
         print(f"agent CPU per model+tool round trip (mean; load-independent) | {cpu} | -")
+        calibration = f"{cpu_get:.2f} ms"
+        print(
+            f"agent CPU per trivial GET /desk/v1/health (machine calibration) | {calibration} | -"
+        )
         print(f"added latency per streamed delta | {per_delta:.3f} ms | < 2 ms")
         print(
             f"50 concurrent runs | {50 - len(failures)}/50 completed, {concurrent_wall:.2f} s wall "
