@@ -33,10 +33,21 @@ class MemorySettings:
         env = os.environ if env is None else env
         return cls(
             enabled=enabled and env.get("BUREAU_MEMORY", "on").lower() not in ("off", "0", "false"),
-            top_k=max(0, min(20, int(env.get("BUREAU_MEMORY_TOP_K", "3")))),
-            min_score=max(0.0, min(1.0, float(env.get("BUREAU_MEMORY_MIN_SCORE", "0.3")))),
-            max_items=max(10, int(env.get("BUREAU_MEMORY_MAX_ITEMS", "5000"))),
+            top_k=max(0, min(20, int(env_number(env, "BUREAU_MEMORY_TOP_K", 3)))),
+            min_score=max(0.0, min(1.0, env_number(env, "BUREAU_MEMORY_MIN_SCORE", 0.3))),
+            max_items=max(10, int(env_number(env, "BUREAU_MEMORY_MAX_ITEMS", 5000))),
         )
+
+
+def env_number(env: Mapping[str, str], name: str, default: float) -> float:
+    """A numeric setting; a value that is not a number is refused with its name."""
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
 
 
 def exchange_text(user_text: str, answer_text: str) -> str:

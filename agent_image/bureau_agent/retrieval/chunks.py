@@ -66,19 +66,6 @@ class ChunkStore:
         """Append chunk rows (of any number of files) in one commit per table."""
         await self.index.add(rows, vectors, space)
 
-    async def add_file(
-        self,
-        vector_store_id: str,
-        file_id: str,
-        attributes: Mapping[str, Any],
-        chunks: Sequence[Chunk],
-        vectors: Sequence[Sequence[float]] | None,
-        space: str | None,
-    ) -> None:
-        await self.add_rows(
-            self.rows_for(vector_store_id, file_id, attributes, chunks), vectors, space
-        )
-
     async def delete_files(self, vector_store_id: str, file_ids: Sequence[str]) -> None:
         if file_ids:
             await self.index.delete(

@@ -63,11 +63,19 @@ Connector = Callable[[], Awaitable[Any]]
 COLUMN_TYPES = ("string", "int32", "int64")
 
 
+INDEX_CACHE_BYTES = 384 * 1024 * 1024
+METADATA_CACHE_BYTES = 64 * 1024 * 1024
+"""LanceDB's caches are unbounded by default (several GB); a desk VM has little memory."""
+
+
 async def connect(path: Path) -> Any:
     import lancedb
 
     _mkdir(path)
-    return await lancedb.connect_async(str(path))
+    session = lancedb.Session(
+        index_cache_size_bytes=INDEX_CACHE_BYTES, metadata_cache_size_bytes=METADATA_CACHE_BYTES
+    )
+    return await lancedb.connect_async(str(path), session=session)
 
 
 class LazyConnection:

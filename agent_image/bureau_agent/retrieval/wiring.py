@@ -19,7 +19,7 @@ from bureau_agent.files.router import build_router as files_router
 from bureau_agent.files.service import MAX_UPLOAD_BYTES, FileService
 from bureau_agent.files.storage import FileStorage
 from bureau_agent.memory.router import build_router as memory_router
-from bureau_agent.memory.service import MemoryHooks, MemorySettings
+from bureau_agent.memory.service import MemoryHooks, MemorySettings, env_number
 from bureau_agent.memory.store import MemoryStore
 from bureau_agent.memory.tools import memory_tools
 from bureau_agent.retrieval.chunks import ChunkStore
@@ -94,12 +94,12 @@ class Retrieval:
         self.lance_dir = data_dir / "lancedb"
         self.embedder = EmbedderSource(services)
         self.storage = FileStorage(data_dir / "files")
-        max_upload = int(env.get("BUREAU_MAX_UPLOAD_BYTES", str(MAX_UPLOAD_BYTES)))
+        max_upload = int(env_number(env, "BUREAU_MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES))
         self.files = FileService(services.db, self.storage, services.now, max_upload)
         self.lance = LazyConnection(self.lance_dir)
         self.chunks = ChunkStore(self.lance)
         self.engine = SearchEngine(self.chunks, self.embedder)
-        workers = int(env.get("BUREAU_INGEST_WORKERS", str(DEFAULT_WORKERS)))
+        workers = int(env_number(env, "BUREAU_INGEST_WORKERS", DEFAULT_WORKERS))
         self.ingestor = Ingestor(services.db, self.storage, self.chunks, self.embedder, workers)
         self.stores = VectorStoreService(
             services.db, self.files, self.chunks, self.engine, self.ingestor, services.now

@@ -25,8 +25,6 @@ from bureau_agent.vector_stores import validation as v
 from bureau_agent.vector_stores.ingest import Ingestor
 from bureau_agent.vector_stores.shapes import file_api, store_api
 
-DAY = 86_400
-
 
 class VectorStoreService:
     def __init__(
