@@ -10,6 +10,7 @@ the pool token (per template, random, no user's secret), which the resumer delet
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +62,12 @@ def _placeholder_settings(agent_port: int) -> DeskBootSettings:
     )
 
 
+@functools.cache
 def pool_agent_sources() -> dict[str, str]:
-    """``bureau_agent/pool/*.py`` of this checkout (file name -> source)."""
+    """``bureau_agent/pool/*.py`` as this process found them first (file name -> source).
+
+    Read once: the template key must not move while the control plane runs.
+    """
     import bureau_agent.pool
 
     package = Path(bureau_agent.pool.__file__).parent
