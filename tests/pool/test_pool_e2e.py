@@ -19,7 +19,13 @@ from tests.helpers.servers import free_port
 from tests.helpers.wait import wait_until
 from tests.qemu.image import ensure_image
 
-pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.timeout(2400)]
+pytestmark = [
+    pytest.mark.vm,
+    pytest.mark.slow,
+    pytest.mark.timeout(2400),
+    # The Assistants API is deprecated in the openai SDK; Bureau serves it on purpose.
+    pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning"),
+]
 TEMPLATE_TIMEOUT = 1500.0
 
 
