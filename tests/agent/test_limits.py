@@ -202,3 +202,12 @@ def test_run_temperature_limit(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         client.beta.threads.runs.create(thread.id, assistant_id=assistant.id, temperature=2.5)
     assert info.value.param == "temperature"
+
+
+AT_LIMIT_CHUNKING = [("chunk_size_low", static(100, 50)), ("chunk_size_high", static(4096, 2048))]
+
+
+@pytest.mark.parametrize(("case", "ok"), AT_LIMIT_CHUNKING, ids=[c[0] for c in AT_LIMIT_CHUNKING])
+def test_chunking_accepted_at_the_limit(client: openai.OpenAI, case: str, ok: Body) -> None:
+    created = create(client)(tool_resources=ok)
+    assert len(created.tool_resources.file_search.vector_store_ids) == 1  # type: ignore[union-attr,arg-type]
