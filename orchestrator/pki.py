@@ -13,6 +13,7 @@ Private keys are written 0600. The server certificate is re-issued when its name
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import ipaddress
 import os
 import ssl
@@ -176,14 +177,17 @@ class Pki:
         self.paths = TlsPaths(tls_dir)
         tls_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(tls_dir, 0o700)
-        self._ca_cert, self._ca_key = self._ensure_ca(
-            self.paths.ca, self.paths.ca_key, "Bureau control plane CA"
-        )
-        self._desk_ca_cert, self._desk_ca_key = self._ensure_ca(
-            self.paths.desk_ca, self.paths.desk_ca_key, "Bureau desk CA"
-        )
-        self._ensure_server(server_sans)
-        self._ensure_client()
+        # Several processes (serve, workers) may start on a fresh data dir at once.
+        with open(tls_dir / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._ca_cert, self._ca_key = self._ensure_ca(
+                self.paths.ca, self.paths.ca_key, "Bureau control plane CA"
+            )
+            self._desk_ca_cert, self._desk_ca_key = self._ensure_ca(
+                self.paths.desk_ca, self.paths.desk_ca_key, "Bureau desk CA"
+            )
+            self._ensure_server(server_sans)
+            self._ensure_client()
 
     # --- creation ---------------------------------------------------------------------------
     @staticmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,11 @@ def test_every_state_but_deleted_can_be_deleted():
         if state not in (DeskState.DELETING, DeskState.DELETED):
             assert DeskState.DELETING in targets, state
     assert TRANSITIONS[DeskState.DELETED] == frozenset()
+
+
+def test_processes_starting_together_agree_on_one_ca(tmp_path: Path):
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: Pki(tmp_path, ["localhost"]), range(4)))
+    ca = x509.load_pem_x509_certificate((tmp_path / "ca.pem").read_bytes())
+    server = x509.load_pem_x509_certificate((tmp_path / "server.pem").read_bytes())
+    server.verify_directly_issued_by(ca)

@@ -30,8 +30,12 @@ def ensure_admin(session: Session, token: str | None) -> str | None:
     token; otherwise None."""
     if session.exec(select(User.id).limit(1)).first() is not None:
         return None
-    created = create_user(session, "admin", is_admin=True, token=token)
-    session.commit()
+    try:
+        created = create_user(session, "admin", is_admin=True, token=token)
+        session.commit()
+    except IntegrityError:  # another replica created it at the same moment
+        session.rollback()
+        return None
     return created
 
 
