@@ -66,13 +66,31 @@ def test_memory_is_recalled_in_a_new_thread_after_a_restart(
     assert "Helix" in prompt
 
 
-def test_memories_of_the_same_thread_are_not_injected(
+def test_saved_notes_are_recalled_in_any_thread(
     agent: Agent, fake_provider: FakeProviderServer
 ) -> None:
     agent.desk("POST", "/memory", json={"text": "The billing service is written in Elixir."})
     fake_provider.provider.queue(CHAT_MODEL, Text("ok"))
     _ask(agent, "What is the billing service written in?")
     assert "Elixir" in _system_prompt(fake_provider)
+
+
+def test_memories_of_the_same_thread_are_not_injected(
+    agent: Agent, fake_provider: FakeProviderServer
+) -> None:
+    fake_provider.provider.queue(CHAT_MODEL, Text("Teal it is."))
+    thread_id = _ask(agent, "My favourite colour is teal.")
+    wait_until(lambda: _memories(agent), timeout=10)
+    agent.client.beta.threads.messages.create(
+        thread_id, role="user", content="Which colour is my favourite?"
+    )
+    assistant = agent.client.beta.assistants.create(model=CHAT_MODEL)
+    fake_provider.provider.queue(CHAT_MODEL, Text("teal"))
+    run = agent.client.beta.threads.runs.create_and_poll(
+        thread_id=thread_id, assistant_id=assistant.id, poll_interval_ms=50
+    )
+    assert run.status == "completed"
+    assert "teal" not in _system_prompt(fake_provider).lower()
 
 
 def test_remember_and_memory_search_tools(agent: Agent, fake_provider: FakeProviderServer) -> None:
