@@ -196,3 +196,19 @@ def test_azure_prefix_serves_the_same_stores(agent: Agent) -> None:
     store = agent.client.vector_stores.create(name="azure")
     response = httpx.get(f"{agent.url}/openai/vector_stores/{store.id}?api-version=2024-05-01")
     assert response.status_code == 200 and response.json()["name"] == "azure"
+
+
+def test_files_in_progress_at_shutdown_are_ingested_after_restart(
+    start_agent: AgentFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BUREAU_INGEST_WORKERS", "0")  # the first agent never gets to them
+    with start_agent() as first:
+        file_id = upload(first, tmp_path, "later.txt", "indexed only after the restart")
+        store = first.client.vector_stores.create(file_ids=[file_id])
+        assert first.client.vector_stores.retrieve(store.id).status == "in_progress"
+    monkeypatch.setenv("BUREAU_INGEST_WORKERS", "2")
+    with start_agent(data_dir=first.data_dir) as second:
+        done = second.wait_store(store.id)
+        assert done.file_counts.completed == 1
+        found = second.client.vector_stores.search(store.id, query="restart")
+        assert [r.file_id for r in found.data] == [file_id]
