@@ -212,3 +212,16 @@ def test_files_in_progress_at_shutdown_are_ingested_after_restart(
         assert done.file_counts.completed == 1
         found = second.client.vector_stores.search(store.id, query="restart")
         assert [r.file_id for r in found.data] == [file_id]
+
+
+def test_adding_a_file_again_replaces_its_chunks(agent: Agent, tmp_path: Path) -> None:
+    file_id = upload(agent, tmp_path, "once.txt", "a single chunk about kiwis")
+    store = agent.client.vector_stores.create(file_ids=[file_id])
+    agent.wait_store(store.id)
+    agent.client.vector_stores.files.create(
+        vector_store_id=store.id, file_id=file_id, attributes={"v": 2}
+    )
+    done = agent.wait_store(store.id)
+    found = agent.client.vector_stores.search(store.id, query="kiwis")
+    assert len(found.data) == 1 and found.data[0].attributes == {"v": 2}
+    assert done.file_counts.total == 1
