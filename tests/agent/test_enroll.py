@@ -245,3 +245,56 @@ def test_another_desks_server_certificate_is_refused_as_a_client(
     ) as server:
         with pytest.raises(httpx.HTTPError):
             httpx.get(server.url + "/desk/v1/health", verify=context)
+
+
+def test_bureau_agent_run_enrolls_and_serves_mutual_tls(
+    tmp_path: Path, control_plane: ControlPlane
+) -> None:
+    import subprocess
+    import sys
+
+    from tests.helpers.servers import free_port
+    from tests.helpers.wait import wait_until
+
+    config = desk_config(tmp_path, control_plane)
+    port = free_port()
+    env_file = tmp_path / "agent.env"
+    env_file.write_text(
+        "\n".join(
+            [
+                f"BUREAU_DESK_ID={DESK}",
+                f"BUREAU_CONTROL_PLANE_URL={control_plane.url}",
+                f"BUREAU_CONTROL_PLANE_CA_FILE={control_plane.ca_file}",
+                f"BUREAU_BOOTSTRAP_TOKEN_FILE={config.bootstrap_token_file}",
+                f'BUREAU_USER_DATA_COPIES=["{config.user_data_copies[0]}"]',
+                f"BUREAU_AGENT_DATA_DIR={config.data_dir}",
+                "BUREAU_AGENT_HOST=127.0.0.1",
+                f"BUREAU_AGENT_PORT={port}",
+            ]
+        )
+    )
+    client_cert, client_key = control_plane.desk_ca.leaf(
+        tmp_path, "cp-client", [x509.DNSName("cp")], ExtendedKeyUsageOID.CLIENT_AUTH
+    )
+    context = ssl.create_default_context(cadata=control_plane.desk_ca.pem)
+    context.check_hostname = False
+    context.load_cert_chain(client_cert, client_key)
+    agent = Path(sys.executable).parent / "bureau-agent"
+    proc = subprocess.Popen(
+        [str(agent), "run", "--config", str(env_file)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"https://127.0.0.1:{port}/desk/v1/health"
+        health = wait_until(
+            lambda: httpx.get(url, verify=context, timeout=2).json(),
+            timeout=120,
+            interval=0.5,
+            message="agent serving mutual TLS",
+        )
+        assert (health["status"], health["desk_id"]) == ("ok", DESK)
+        assert not config.bootstrap_token_file.exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
