@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import ssl
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +24,8 @@ from bureau_agent.config import AgentConfig
 from bureau_agent.enroll import EnrollmentError, ensure_enrolled
 from bureau_agent.protocol import EnrollRequest, EnrollResponse, ProviderCredentials, agent_dns_name
 from tests.fakes.fixtures import FakeProviderServer
-from tests.helpers.servers import serve_asgi
+from tests.helpers.servers import free_port, serve_asgi
+from tests.helpers.wait import wait_until
 
 DESK = "desk_0123"
 TOKEN = "bt_bootstrap-token-value"
@@ -250,12 +253,6 @@ def test_another_desks_server_certificate_is_refused_as_a_client(
 def test_bureau_agent_run_enrolls_and_serves_mutual_tls(
     tmp_path: Path, control_plane: ControlPlane
 ) -> None:
-    import subprocess
-    import sys
-
-    from tests.helpers.servers import free_port
-    from tests.helpers.wait import wait_until
-
     config = desk_config(tmp_path, control_plane)
     port = free_port()
     env_file = tmp_path / "agent.env"
