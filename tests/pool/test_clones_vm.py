@@ -246,3 +246,30 @@ def _cmdline_has(pid: str, marker: str) -> bool:
         return marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
+
+
+def test_a_restarted_manager_keeps_prepared_slots_and_drops_partial_ones(
+    pool_env: PoolEnv, tmp_path: Path
+) -> None:
+    from orchestrator.pool.manager import PoolManager
+
+    def manager() -> PoolManager:
+        fresh = PoolManager(
+            pool_env.data_dir,
+            settings=pool_env.manager.settings,
+            qemu=pool_env.manager.qemu,
+            control_plane=pool_env.manager.control_plane,
+        )
+        fresh.slots_dir = tmp_path / "slots"
+        return fresh
+
+    first = manager()
+    asyncio.run(first.refill())
+    prepared = first.slots(pool_env.template.record.key)
+    assert len(prepared) == 1
+    (first.slots_dir / "slot-crashed.partial").mkdir()
+    second = manager()  # the control plane came back
+    second.cleanup()
+    asyncio.run(second.refill())
+    assert second.slots(pool_env.template.record.key) == prepared
+    assert not (second.slots_dir / "slot-crashed.partial").exists()

@@ -24,7 +24,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(2400),
     # The Assistants API is deprecated in the openai SDK; Bureau serves it on purpose.
-    pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:.*[Dd]eprecated:DeprecationWarning"),
 ]
 TEMPLATE_TIMEOUT = 1500.0
 
