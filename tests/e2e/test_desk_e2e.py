@@ -59,6 +59,7 @@ class Stack:
     assistant_id: str = ""
     seed_bytes: bytes = b""
     qemu_pid: int = 0
+    last_event_id: int = 0
 
     @property
     def ca(self) -> Path:
