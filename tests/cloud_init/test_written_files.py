@@ -56,3 +56,35 @@ def test_systemd_units_pass_systemd_analyze_verify(
         if line.strip() and "/opt/bureau/venv/bin/bureau-agent is not executable" not in line
     ]
     assert complaints == []
+
+
+# systemd.exec: with User= set, these imply NoNewPrivileges=yes, which makes `sudo -n -u desk`
+# (how the agent runs tool commands) fail inside the desk.
+IMPLIES_NO_NEW_PRIVILEGES = (
+    "NoNewPrivileges=yes",
+    "NoNewPrivileges=true",
+    "SystemCallFilter=",
+    "SystemCallArchitectures=",
+    "RestrictAddressFamilies=",
+    "RestrictNamespaces=",
+    "PrivateDevices=",
+    "ProtectKernelTunables=",
+    "ProtectKernelModules=",
+    "ProtectKernelLogs=",
+    "ProtectClock=",
+    "MemoryDenyWriteExecute=",
+    "RestrictRealtime=",
+    "RestrictSUIDSGID=",
+    "DynamicUser=",
+    "LockPersonality=",
+)
+
+
+@pytest.mark.parametrize("factory", DESKS)
+def test_agent_unit_keeps_sudo_usable_for_tool_commands(
+    factory: Callable[[], DeskBootSettings], tmp_path: Path
+) -> None:
+    (unit,) = _write(factory(), "/etc/systemd/system/bureau-agent.service", tmp_path)
+    directives = [line.strip() for line in unit.read_text().splitlines()]
+    offending = [d for d in directives if d.startswith(IMPLIES_NO_NEW_PRIVILEGES)]
+    assert offending == []
