@@ -100,20 +100,21 @@ class Stack:
 def follow_events(
     stack: Stack, until: set[str], timeout: float = READY_TIMEOUT
 ) -> list[dict[str, Any]]:
-    """Read the desk's SSE stream until a transition into one of ``until``."""
+    """Read the desk's SSE stream, after the last event seen, until a transition into ``until``."""
     events: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
+    url = f"/v1/desks/{stack.desk_id}/events"
+    params = {"after": stack.last_event_id}
     with (
         stack.client() as client,
-        client.stream(
-            "GET", f"/v1/desks/{stack.desk_id}/events", timeout=httpx.Timeout(60, read=60)
-        ) as response,
+        client.stream("GET", url, params=params, timeout=httpx.Timeout(60, read=60)) as response,
     ):
         assert response.status_code == 200
         for line in response.iter_lines():
             if line.startswith("data: "):
                 event = json.loads(line[6:])
                 events.append(event)
+                stack.last_event_id = int(event["id"])
                 if event["kind"] == "transition" and event["to_state"] in until:
                     return events
             if time.monotonic() > deadline:
