@@ -186,7 +186,9 @@ def main() -> None:
         try:
             for _ in range(args.sequential):
                 desk_id, started = bench.create()
-                results["sequential"].append(bench.wait_ready(desk_id, started))
+                timing = bench.wait_ready(desk_id, started)
+                print(f"ready: {timing}", flush=True)
+                results["sequential"].append(timing)
                 bench.delete(desk_id)
             _print(f"{args.sequential} desks, one at a time", results["sequential"])
             created = [bench.create() for _ in range(args.concurrent)]
