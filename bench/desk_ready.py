@@ -13,12 +13,15 @@ QEMU's peak RSS (VmHWM) per desk. Writes the raw figures to bench/out/desk_ready
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import json
 import re
 import secrets
+import signal
 import ssl
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -28,12 +31,15 @@ from pathlib import Path
 
 import httpx
 
+from orchestrator.drivers.qemu import QemuDriver
 from tests.e2e.processes import start_control_plane, start_fake_provider
 from tests.helpers.servers import free_port
 from tests.qemu.image import ensure_image
 
 _UP = re.compile(r"running 'init' at .*? Up ([\d.]+) seconds")
-_DONE = re.compile(r"Cloud-init v\. \S+ finished at .*? Up ([\d.]+) seconds")
+_DONE = re.compile(
+    r"(?:Cloud-init v\. \S+ finished at .*? Up ([\d.]+) seconds|first boot done after ([\d.]+) s)"
+)
 
 
 @dataclass
@@ -132,8 +138,9 @@ class Bench:
         up, done = _UP.search(console), _DONE.search(console)
         boot_at = when["booting"]
         guest_boot = float(up.group(1)) if up else None
-        cloud_init = float(done.group(1)) - float(up.group(1)) if up and done else None
-        agent = when["enrolling"] - (boot_at + float(done.group(1))) if done else None
+        done_at = float(done.group(1) or done.group(2)) if done else None
+        cloud_init = done_at - float(up.group(1)) if up and done_at is not None else None
+        agent = when["enrolling"] - (boot_at + done_at) if done_at is not None else None
         return DeskTiming(
             desk_id=desk_id,
             total=when["ready"] - started,
@@ -156,6 +163,9 @@ class Bench:
     def close(self) -> None:
         self.control_plane.stop()
         self.provider.stop()
+        leftover = QemuDriver(self.data_dir)  # never leave a VM behind
+        for machine in asyncio.run(leftover.list_managed()):
+            asyncio.run(leftover.destroy(machine.desk_id, lambda _: None))
 
 
 def _fmt(value: float | None) -> str:
@@ -180,6 +190,7 @@ def main() -> None:
     parser.add_argument("--sequential", type=int, default=5)
     parser.add_argument("--concurrent", type=int, default=3)
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the cleanup in `finally`
     with tempfile.TemporaryDirectory(prefix="bureau-bench-") as tmp:
         bench = Bench(Path(tmp))
         results: dict[str, list[DeskTiming]] = {"sequential": [], "concurrent": []}
