@@ -273,30 +273,3 @@ def test_a_restarted_manager_keeps_prepared_slots_and_drops_partial_ones(
     asyncio.run(second.refill())
     assert second.slots(pool_env.template.record.key) == prepared
     assert not (second.slots_dir / "slot-crashed.partial").exists()
-
-
-def test_a_pooled_desk_stops_and_starts_cold_with_the_qemu_driver(pool_env: PoolEnv) -> None:
-    """After assignment the desk is an ordinary qemu desk: stop, boot cold, serve again."""
-    from orchestrator.drivers.base import DESK_SIZES, DeskSpec, MachineState
-    from orchestrator.drivers.qemu import QemuDriver
-
-    restored, answer, _ = asyncio.run(restore_and_resume(pool_env, "dsk_restart"))
-    assert answer.enrolled
-    driver = QemuDriver(pool_env.data_dir, pool_env.manager.qemu)
-    spec = DeskSpec("dsk_restart", "usr_1", "restart", DESK_SIZES["small"], user_data="")
-    context = pool_env.pki.agent_client_context()
-    context.check_hostname = False
-    try:
-        asyncio.run(driver.stop("dsk_restart", print))
-        assert asyncio.run(driver.status("dsk_restart")) == MachineState.STOPPED
-        handle = asyncio.run(driver.start(spec, print))
-
-        def health() -> dict[str, Any]:
-            response = httpx.get(f"{handle.agent_url}/desk/v1/health", verify=context, timeout=10)
-            return dict(response.json()) if response.status_code == 200 else {}
-
-        body = wait_until(health, timeout=900, interval=2.0, message="agent after a cold start")
-        assert body["desk_id"] == "dsk_restart"
-    finally:
-        asyncio.run(driver.destroy("dsk_restart", print))
-    assert not restored.desk.path.exists()
