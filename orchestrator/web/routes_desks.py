@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -48,12 +49,33 @@ def _csrf_refused() -> Response:
     return Response("Missing or wrong CSRF token: reload the page and try again.", 403)
 
 
+def _signed_out_check(error: ApiError) -> None:
+    """An API 401 means the session's token no longer works: send the user to sign in."""
+    if error.status == 401:
+        raise SignInRequired from error
+
+
+def _form_done(request: Request, target: str) -> Response:
+    """A form succeeded: scripts get the target as JSON, plain forms a 303 redirect."""
+    if _wants_json(request):
+        return JSONResponse({"redirect": target})
+    return RedirectResponse(target, status_code=303)
+
+
+def _form_failed(
+    request: Request, errors: dict[str, str], page: Callable[[], Response]
+) -> Response:
+    """A form failed: scripts get the field errors as JSON (422), plain forms the page again."""
+    if _wants_json(request):
+        return JSONResponse({"errors": errors}, status_code=422)
+    return page()
+
+
 async def _desk(request: Request, session: WebSession, desk_id: str) -> DeskView | None:
     try:
         return desk_view(await ApiClient(request, session.token).get(f"/v1/desks/{desk_id}"))
     except ApiError as error:
-        if error.status == 401:
-            raise SignInRequired from error
+        _signed_out_check(error)
         if error.status in (403, 404, 422):
             return None
         raise
@@ -67,8 +89,7 @@ async def desks_page(request: Request) -> Response:
     try:
         payload = await ApiClient(request, session.token).get(f"/v1/desks?{query}")
     except ApiError as error:
-        if error.status == 401:
-            raise SignInRequired from error
+        _signed_out_check(error)
         if error.status in (400, 422) and after:
             return RedirectResponse("/desks", status_code=303)
         raise
@@ -99,17 +120,15 @@ async def create_desk(request: Request) -> Response:
         try:
             created = await ApiClient(request, session.token).post("/v1/desks", form.body())
         except ApiError as error:
-            if error.status == 401:
-                raise SignInRequired from error
+            _signed_out_check(error)
             errors = explain_api_error(error.status, error.detail, form.provider.secrets())
         else:
-            target = f"/desks/{created['id']}"
-            if _wants_json(request):
-                return JSONResponse({"redirect": target})
-            return RedirectResponse(target, status_code=303)
-    if _wants_json(request):
-        return JSONResponse({"errors": errors}, status_code=422)
-    return render(request, "desk_new.html", session, 422, form=form, errors=errors, nav="new")
+            return _form_done(request, f"/desks/{created['id']}")
+    return _form_failed(
+        request,
+        errors,
+        lambda: render(request, "desk_new.html", session, 422, form=form, errors=errors, nav="new"),
+    )
 
 
 @router.get("/desks/{desk_id}")
@@ -177,27 +196,25 @@ async def rotate_provider(request: Request, desk_id: str) -> Response:
             if tuning != current:
                 await client.request("PATCH", f"/v1/desks/{desk_id}", tuning)
         except ApiError as error:
-            if error.status == 401:
-                raise SignInRequired from error
+            _signed_out_check(error)
             errors = explain_api_error(error.status, error.detail, fields.secrets())
         else:
-            target = f"/desks/{desk_id}/settings?done=provider"
-            if _wants_json(request):
-                return JSONResponse({"redirect": target})
-            return RedirectResponse(target, status_code=303)
-    if _wants_json(request):
-        return JSONResponse({"errors": errors}, status_code=422)
-    fields.api_key = fields.emb_api_key = ""
-    return render(
-        request,
-        "settings.html",
-        session,
-        422,
-        desk=desk,
-        form=fields,
-        errors=errors,
-        tab="settings",
-    )
+            return _form_done(request, f"/desks/{desk_id}/settings?done=provider")
+
+    def page() -> Response:
+        fields.api_key = fields.emb_api_key = ""  # never echo a key back into the page
+        return render(
+            request,
+            "settings.html",
+            session,
+            422,
+            desk=desk,
+            form=fields,
+            errors=errors,
+            tab="settings",
+        )
+
+    return _form_failed(request, errors, page)
 
 
 @router.post("/desks/{desk_id}/delete")
@@ -215,8 +232,7 @@ async def delete_desk(request: Request, desk_id: str) -> Response:
     try:
         await ApiClient(request, session.token).delete(f"/v1/desks/{desk_id}")
     except ApiError as error:
-        if error.status == 401:
-            raise SignInRequired from error
+        _signed_out_check(error)
         return _settings_with_errors(request, session, desk, _action_error(error))
     return RedirectResponse("/desks", status_code=303)
 
@@ -235,8 +251,7 @@ async def desk_action(request: Request, desk_id: str, action: str) -> Response:
     try:
         await ApiClient(request, session.token).post(f"/v1/desks/{desk_id}/{action}")
     except ApiError as error:
-        if error.status == 401:
-            raise SignInRequired from error
+        _signed_out_check(error)
         return _settings_with_errors(request, session, desk, _action_error(error))
     return RedirectResponse(f"/desks/{desk_id}", status_code=303)
 
