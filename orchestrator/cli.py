@@ -202,6 +202,23 @@ def token_create(name: str) -> None:
     console.print(f"token: {body['token']}", highlight=False, soft_wrap=True)
 
 
+@token_app.command("list")
+def token_list() -> None:
+    """List your API tokens (never their values); * marks the one in BUREAU_TOKEN."""
+    body = _request("GET", "/v1/tokens")
+    table = Table("id", "name", "created", "")
+    for row in body["data"]:
+        table.add_row(row["id"], row["name"], row["created_at"], "*" if row["current"] else "")
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str) -> None:
+    """Revoke one of your API tokens: it stops working at once."""
+    _request("DELETE", f"/v1/tokens/{token_id}")
+    console.print(f"revoked {token_id}")
+
+
 def _read_key(prompt: str) -> str:
     if sys.stdin.isatty():
         return str(typer.prompt(prompt, hide_input=True)).strip()

@@ -274,3 +274,15 @@ class TokenCreated(BaseModel):
     name: str
     token: str
     """Shown once; only its hash is stored."""
+
+
+class TokenPublic(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    current: bool
+    """True for the token that made this request."""
+
+
+class TokenList(BaseModel):
+    data: list[TokenPublic]
