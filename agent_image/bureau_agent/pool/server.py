@@ -6,6 +6,9 @@ Who can reach it: only the control plane, through the one ``hostfwd`` QEMU binds
 127.0.0.1 (user networking with ``restrict=on``: no other peer exists before the desk runs user
 code), and a request must carry the template's pool token (``Authorization: Bearer``). The pool
 token is a per-template random value, not a secret of any user; the resumer deletes it.
+A Hetzner pool server is reached over the internet instead: ``identity.TlsPoolServer`` serves the
+same endpoints over mutual TLS and passes ``pool_token=None`` (the caller is authenticated by the
+control plane's client certificate; see identity.py).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ class PoolServer(HTTPServer):
         self,
         address: tuple[str, int],
         resumer: Resumer,
-        pool_token: str,
+        pool_token: str | None,
         *,
         hand_off: bool = True,
     ) -> None:
@@ -97,10 +100,12 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path != "/pool/v1/resume":
             self._send(404, {"detail": "not found"})
             return
+        expected = self.server.pool_token
         auth = self.headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            token.strip().encode(), self.server.pool_token.encode()
+        if expected is not None and (
+            scheme.lower() != "bearer"
+            or not hmac.compare_digest(token.strip().encode(), expected.encode())
         ):
             self._send(401, {"detail": "missing or wrong pool token"})
             return
