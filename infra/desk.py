@@ -30,22 +30,28 @@ class DeskResources:
 def firewall_rules(config: DeskInfraConfig) -> list[hcloud.FirewallRuleArgs]:
     """Inbound: the agent port from the control plane only, SSH only from the user's CIDRs.
     Hetzner firewalls deny every inbound packet no rule allows."""
+    return inbound_rules(config.agent_port, config.control_plane_cidrs, config.ssh_cidrs)
+
+
+def inbound_rules(
+    agent_port: int, control_plane_cidrs: tuple[str, ...], ssh_cidrs: tuple[str, ...] = ()
+) -> list[hcloud.FirewallRuleArgs]:
     rules = [
         hcloud.FirewallRuleArgs(
             direction="in",
             protocol="tcp",
-            port=str(config.agent_port),
-            source_ips=list(config.control_plane_cidrs),
+            port=str(agent_port),
+            source_ips=list(control_plane_cidrs),
             description="bureau agent from the control plane",
         )
     ]
-    if config.ssh_cidrs:
+    if ssh_cidrs:
         rules.append(
             hcloud.FirewallRuleArgs(
                 direction="in",
                 protocol="tcp",
                 port="22",
-                source_ips=list(config.ssh_cidrs),
+                source_ips=list(ssh_cidrs),
                 description="ssh from the desk owner",
             )
         )
@@ -54,30 +60,58 @@ def firewall_rules(config: DeskInfraConfig) -> list[hcloud.FirewallRuleArgs]:
 
 def build_desk(config: DeskInfraConfig) -> DeskResources:
     """Declare the desk's resources and export ``ipv4``/``ipv6`` (empty when stopped)."""
-    labels = config.labels
-    name = config.resource_name
-    firewall = hcloud.Firewall("firewall", name=name, labels=labels, rules=firewall_rules(config))
+    resources = declare_machine(
+        name=config.resource_name,
+        labels=config.labels,
+        rules=firewall_rules(config),
+        server_type=config.server_type,
+        image=config.image,
+        location=config.location,
+        volume_size_gib=config.volume_size_gib,
+        user_data=config.user_data if config.server_enabled else None,
+    )
+    pulumi.export("desk", config.public_settings())
+    return resources
+
+
+def declare_machine(
+    *,
+    name: str,
+    labels: dict[str, str],
+    rules: list[hcloud.FirewallRuleArgs],
+    server_type: str,
+    image: str,
+    location: str,
+    volume_size_gib: int,
+    user_data: pulumi.Input[str] | None,
+) -> DeskResources:
+    """Firewall, volume and (when ``user_data`` is not None) server + attachment, with exports.
+
+    Shared by the desk and the warm-pool programs (infra/pool.py) with the SAME logical names and
+    types, so a pooled server's stack becomes a desk's stack by a rename and an ``up`` that only
+    changes names and labels (in place: Hetzner updates both without touching the machine)."""
+    firewall = hcloud.Firewall("firewall", name=name, labels=labels, rules=rules)
     volume = hcloud.Volume(
         "volume",
         name=name,
-        size=config.volume_size_gib,
-        location=config.location,
+        size=volume_size_gib,
+        location=location,
         format="ext4",
         labels=labels,
         delete_protection=False,
     )
     server = attachment = None
-    if config.server_enabled:
+    if user_data is not None:
         server = hcloud.Server(
             "server",
             name=name,
-            server_type=config.server_type,
-            image=config.image,
-            location=config.location,
+            server_type=server_type,
+            image=image,
+            location=location,
             labels=labels,
             firewall_ids=[firewall.id.apply(int)],
             public_nets=[hcloud.ServerPublicNetArgs(ipv4_enabled=True, ipv6_enabled=True)],
-            user_data=pulumi.Output.secret(config.user_data),
+            user_data=pulumi.Output.secret(user_data),
             shutdown_before_deletion=True,
             opts=pulumi.ResourceOptions(
                 ignore_changes=["user_data"],
@@ -98,7 +132,6 @@ def build_desk(config: DeskInfraConfig) -> DeskResources:
         pulumi.export("ipv6", "")
         pulumi.export("server_id", "")
     pulumi.export("volume_id", volume.id)
-    pulumi.export("desk", config.public_settings())
     pulumi.export("firewall_id", firewall.id)
     return DeskResources(firewall, volume, server, attachment)
 

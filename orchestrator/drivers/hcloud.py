@@ -111,6 +111,11 @@ def stack_name(desk_id: str) -> str:
     return f"desk-{desk_id}"
 
 
+def https_url(ipv4: str, port: int) -> str:
+    """The agent's URL on a server's public IPv4 (the default ``HcloudDriver.agent_url_for``)."""
+    return f"https://{ipv4}:{port}"
+
+
 @dataclass
 class HcloudDriver:
     """Implements ``Driver`` on Hetzner Cloud (see the module docstring)."""
@@ -121,6 +126,8 @@ class HcloudDriver:
     name: str = "hcloud"
     #: Data disk path to render into user-data (DeskBootSettings.data_disk_device).
     guest_data_disk_device: str = HCLOUD_DATA_DISK
+    agent_url_for: Callable[[str, int], str] = https_url
+    """(server IPv4, agent port) -> the agent's base URL (tests map it to loopback)."""
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _slots: asyncio.Semaphore | None = None
 
@@ -203,7 +210,7 @@ class HcloudDriver:
         return DeskHandle(
             desk_id=spec.desk_id,
             driver=self.name,
-            agent_url=f"https://{ipv4}:{config.agent_port}",
+            agent_url=self.agent_url_for(ipv4, config.agent_port),
             details={
                 "server_id": str(outputs.get("server_id", "")),
                 "volume_id": str(outputs.get("volume_id", "")),
@@ -297,12 +304,27 @@ class HcloudDriver:
         return DeskHandle(
             desk_id=found.desk_id,
             driver=self.name,
-            agent_url=f"https://{ipv4}:{self.settings.agent_port}",
+            agent_url=self.agent_url_for(ipv4, self.settings.agent_port),
             details={"server_id": str(server.id), "ipv4": ipv4},
         )
 
     def _desk(self, desk_id: str) -> asyncio.Lock:
         return self._locks.setdefault(desk_id, asyncio.Lock())
+
+    def desk_lock(self, desk_id: str) -> asyncio.Lock:
+        """The lock that serialises operations on one desk (the warm pool takes it too)."""
+        return self._desk(desk_id)
+
+    async def run(self, fn: Callable[[], _T]) -> _T:
+        """Run a blocking engine/inventory call within the driver's concurrency cap, its errors
+        scrubbed of secrets (for the warm pool, orchestrator/pool/hcloud.py)."""
+        return await self._run(fn)
+
+    def control_plane_cidrs(self) -> tuple[str, ...]:
+        return self._control_plane_cidrs()
+
+    def reporter(self, progress: ProgressFn) -> ProgressFn:
+        return self._reporter(progress)
 
     async def _run(self, fn: Callable[[], _T]) -> _T:
         if self._slots is None:

@@ -146,10 +146,44 @@ class Inventory:
             translate("wait for server deletion", action.wait_until_finished)
         return len(found.servers)
 
+    def labelled(self, selector: str) -> DeskInventory:
+        """Every resource matching ``selector`` (a Hetzner label selector)."""
+        return DeskInventory(
+            selector,
+            servers=translate(
+                "list servers", lambda: self.client.servers.get_all(label_selector=selector)
+            ),
+            volumes=translate(
+                "list volumes", lambda: self.client.volumes.get_all(label_selector=selector)
+            ),
+            firewalls=translate(
+                "list firewalls", lambda: self.client.firewalls.get_all(label_selector=selector)
+            ),
+        )
+
+    def grouped_by(self, label: str) -> dict[str, DeskInventory]:
+        """Bureau resources carrying ``label``, grouped by its value (the warm pool's slots)."""
+        found = self.labelled(f"{MANAGED_SELECTOR},{label}")
+        groups: dict[str, DeskInventory] = {}
+        for kind in ("servers", "volumes", "firewalls"):
+            for item in getattr(found, kind):
+                value = (item.labels or {}).get(label)
+                if value:
+                    entry = groups.setdefault(value, DeskInventory(value))
+                    getattr(entry, kind).append(item)
+        return groups
+
     def sweep(self, desk_id: str, progress: Callable[[str], None]) -> int:
         """Delete whatever is still labelled with ``desk_id`` (servers first, then volumes, then
         firewalls); return how many resources were deleted."""
-        found = self.of_desk(desk_id)
+        return self.sweep_found(self.of_desk(desk_id), progress)
+
+    def sweep_selector(self, selector: str, progress: Callable[[str], None]) -> int:
+        """``sweep`` for any label selector (always within ``managed-by=bureau``)."""
+        return self.sweep_found(self.labelled(f"{MANAGED_SELECTOR},{selector}"), progress)
+
+    def sweep_found(self, found: DeskInventory, progress: Callable[[str], None]) -> int:
+        """Delete ``found`` (servers first, then volumes, then firewalls); return the count."""
         deleted = 0
         gone_servers: set[int] = set()
         for server in found.servers:

@@ -66,6 +66,12 @@ class StackEngine(Protocol):
         still lists resources (after they were deleted another way)."""
         ...
 
+    def rename(self, stack: str, new_name: str) -> None:
+        """Rename ``stack`` (its resources' URNs follow; nothing in the cloud changes). How a
+        warm-pool server's stack ``pool-<slot>`` becomes the desk's ``desk-<id>``. Raises a
+        ``PermanentDriverError`` when ``stack`` does not exist or ``new_name`` does."""
+        ...
+
 
 # --- error translation -------------------------------------------------------------------------
 
@@ -254,6 +260,14 @@ class AutomationEngine:
         if self._select_or_none(stack) is not None:
             workspace = self._workspace()
             self._call("stack rm", lambda: workspace.remove_stack(stack, force=force or None))
+
+    def rename(self, stack: str, new_name: str) -> None:
+        handle = self._select_or_none(stack)
+        if handle is None:
+            raise PermanentDriverError(f"pulumi stack rename: no stack {stack}")
+        if self._select_or_none(new_name) is not None:
+            raise PermanentDriverError(f"pulumi stack rename: {new_name} already exists")
+        self._call("stack rename", lambda: handle.rename(new_name))
 
     # --- helpers ---------------------------------------------------------------------------
 

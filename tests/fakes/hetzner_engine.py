@@ -3,6 +3,9 @@
 ``up`` runs the real inline program (infra/) under Pulumi's mocks; each resource it registers is
 created in (or kept from) the fake Hetzner state, and resources the program no longer declares are
 deleted — the same create / keep / delete decisions Pulumi's engine would take for this program.
+A kept resource whose name, labels or firewall rules changed is updated in place in the fake
+Hetzner state; one whose server type, image or location changed is replaced (recorded in
+``replaced``), as the hcloud provider would. ``rename`` moves a stack's state to a new name.
 Stack state (logical name -> Hetzner id) and outputs are kept per stack. Every registered input is
 recorded (with secrets still wrapped) so tests can check what would reach Pulumi state unencrypted.
 Failures are scriptable per operation; ``interrupt(stack)`` leaves "pending operations" that only a
@@ -69,11 +72,16 @@ class _ApplyingMocks(pulumi.runtime.Mocks):
         self.seen.add(args.name)
         plain = _reveal(inputs)
         existing = self.stack.resources.get(args.name)
+        if existing is not None and self.engine.replaces(existing, plain):
+            self.engine.replaced.append((self.stack_name, args.name))
+            self.engine.delete_resource(existing)
+            existing = None
         if existing is None or existing.typ != args.typ:
             hetzner_id = self.engine.create(args.typ, plain)
             self.engine.progress_line(f"create {args.name}: done")
         else:
             hetzner_id = existing.hetzner_id  # user_data changes are ignored, like the program says
+            self.engine.update_in_place(existing, plain)
         self.stack.resources[args.name] = StackResource(args.typ, hetzner_id, plain)
         outputs = dict(inputs)
         if args.typ == SERVER:
@@ -92,6 +100,8 @@ class FakeStackEngine:
     stacks: dict[str, FakeStack] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
     registrations: list[Registration] = field(default_factory=list)
+    replaced: list[tuple[str, str]] = field(default_factory=list)
+    """(stack, logical name) of every resource an ``up`` replaced instead of updating."""
     prepared: int = 0
     chatter: list[str] = field(default_factory=list)
     """Lines every ``up`` reports before its work (e.g. a provider error echoing a request)."""
@@ -167,6 +177,14 @@ class FakeStackEngine:
                 raise PermanentDriverError(f"pulumi stack rm: {stack} still has resources")
             self.stacks.pop(stack, None)
 
+    def rename(self, stack: str, new_name: str) -> None:
+        with self._operation("rename", stack):
+            if stack not in self.stacks:
+                raise PermanentDriverError(f"pulumi stack rename: no stack {stack}")
+            if new_name in self.stacks:
+                raise PermanentDriverError(f"pulumi stack rename: {new_name} already exists")
+            self.stacks[new_name] = self.stacks.pop(stack)
+
     # --- the simulated engine ----------------------------------------------------------------
 
     def progress_line(self, line: str) -> None:
@@ -216,20 +234,53 @@ class FakeStackEngine:
         self._delete_missing(state, keep=mocks.seen)
         return outputs
 
+    #: Inputs whose change makes Pulumi replace the resource (delete + create) rather than
+    #: update it in place; names, labels and firewall rules are updated in place.
+    REPLACING_INPUTS = {
+        SERVER: ("serverType", "image", "location"),
+        VOLUME: ("location",),
+        ATTACHMENT: ("serverId", "volumeId"),
+        FIREWALL: (),
+    }
+
+    def replaces(self, existing: StackResource, inputs: dict[str, Any]) -> bool:
+        keys = self.REPLACING_INPUTS.get(existing.typ, ())
+        return any(str(existing.inputs.get(k)) != str(inputs.get(k)) for k in keys)
+
+    def update_in_place(self, existing: StackResource, inputs: dict[str, Any]) -> None:
+        """What the provider does for a name/label/rules change: the same Hetzner resource."""
+        kind = {SERVER: "servers", VOLUME: "volumes", FIREWALL: "firewalls"}.get(existing.typ)
+        if kind is None:
+            return
+        with self.hetzner.lock:
+            resource = getattr(self.hetzner, kind).get(existing.hetzner_id)
+            if resource is None:
+                return
+            if "name" in inputs:
+                resource["name"] = inputs["name"]
+            if "labels" in inputs:
+                resource["labels"] = dict(inputs["labels"])
+            if existing.typ == FIREWALL and "rules" in inputs:
+                resource["rules"] = _firewall_rules(inputs)
+
+    def delete_resource(self, resource: StackResource) -> None:
+        hetzner = self.hetzner
+        with hetzner.lock:
+            if resource.typ == ATTACHMENT:
+                vid = int(resource.inputs["volumeId"])
+                if vid in hetzner.volumes and hetzner.volumes[vid]["server"] is not None:
+                    hetzner.detach(vid)
+            elif resource.typ == SERVER and resource.hetzner_id in hetzner.servers:
+                hetzner.delete_server(resource.hetzner_id)
+            elif resource.typ == VOLUME:
+                hetzner.volumes.pop(resource.hetzner_id, None)
+            elif resource.typ == FIREWALL:
+                hetzner.firewalls.pop(resource.hetzner_id, None)
+
     def create(self, typ: str, inputs: dict[str, Any]) -> int:
         hetzner = self.hetzner
         if typ == FIREWALL:
-            rules = [
-                {
-                    "direction": rule["direction"],
-                    "protocol": rule["protocol"],
-                    "port": rule.get("port"),
-                    "source_ips": rule.get("sourceIps", []),
-                    "destination_ips": [],
-                    "description": rule.get("description"),
-                }
-                for rule in inputs.get("rules", [])
-            ]
+            rules = _firewall_rules(inputs)
             return int(hetzner.add_firewall(inputs["name"], inputs["labels"], rules)["id"])
         if typ == VOLUME:
             return int(
@@ -260,21 +311,23 @@ class FakeStackEngine:
             (name for name in state.resources if name not in keep),
             key=lambda name: order[state.resources[name].typ],
         )
-        hetzner = self.hetzner
         for name in doomed:
-            resource = state.resources.pop(name)
-            with hetzner.lock:
-                if resource.typ == ATTACHMENT:
-                    vid = int(resource.inputs["volumeId"])
-                    if vid in hetzner.volumes and hetzner.volumes[vid]["server"] is not None:
-                        hetzner.detach(vid)
-                elif resource.typ == SERVER and resource.hetzner_id in hetzner.servers:
-                    hetzner.delete_server(resource.hetzner_id)
-                elif resource.typ == VOLUME:
-                    hetzner.volumes.pop(resource.hetzner_id, None)
-                elif resource.typ == FIREWALL:
-                    hetzner.firewalls.pop(resource.hetzner_id, None)
+            self.delete_resource(state.resources.pop(name))
             self.progress_line(f"delete {name}: done")
+
+
+def _firewall_rules(inputs: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "direction": rule["direction"],
+            "protocol": rule["protocol"],
+            "port": rule.get("port"),
+            "source_ips": rule.get("sourceIps", []),
+            "destination_ips": [],
+            "description": rule.get("description"),
+        }
+        for rule in inputs.get("rules", [])
+    ]
 
 
 _SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
