@@ -31,7 +31,7 @@ async def background_work(rt: Runtime, *, workers: bool) -> AsyncIterator[Worker
     tasks: list[asyncio.Task[None]] = []
     pool = None
     if workers:
-        await start_pool(rt.driver, rt.settings)
+        await start_pool(rt.driver, rt.settings, rt)
         pool = WorkerPool(rt, concurrency=rt.settings.worker_concurrency)
         tasks.append(asyncio.create_task(pool.run(stop), name="bureau-workers"))
         tasks.append(asyncio.create_task(run_maintenance(rt, stop), name="bureau-maintenance"))
@@ -77,6 +77,9 @@ def create_app(
     errors.install(app)
     for module in (users, tokens, desks, events, providers, agent, proxy):
         app.include_router(module.router)
+    from orchestrator.pool.api import router as pool_router  # GET /v1/pool, POST /v1/pool/enroll
+
+    app.include_router(pool_router)
     _mount_web(app, settings)
     return app
 

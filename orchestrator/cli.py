@@ -48,6 +48,13 @@ def _mount_image_cli() -> None:
     app.add_typer(image_app, name="image")
 
 
+def _mount_pool_cli() -> None:
+    """``bureau pool``: the warm pool's status (orchestrator/pool/cli.py)."""
+    from orchestrator.pool.cli import pool_app
+
+    app.add_typer(pool_app, name="pool")
+
+
 STEPS = ["pending", "provisioning", "booting", "enrolling", "ready"]
 SETTLED = {"ready", "failed", "awaiting_key", "stopped", "deleted"}
 
@@ -369,3 +376,4 @@ def desk_events(
 
 
 _mount_image_cli()
+_mount_pool_cli()

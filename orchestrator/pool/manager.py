@@ -239,12 +239,19 @@ class PoolManager:
 
     # -- assignment ---------------------------------------------------------------------------
 
-    def _memory_fits(self, memory_mib: int) -> bool:
+    def memory_budget_mib(self) -> int:
+        """Guest memory running desks may hold before the pool sends new desks down the cold
+        path: ``BUREAU_POOL_MEMORY_BUDGET_MIB``, else the qemu driver's limit, else host memory
+        minus the driver's reserve."""
         limit = self.settings.memory_budget_mib
         if limit is None:
             limit = self.qemu.memory_limit_mib
         if limit is None:
             limit = qemu_proc.mem_total_mib() - self.qemu.memory_reserve_mib
+        return limit
+
+    def _memory_fits(self, memory_mib: int) -> bool:
+        limit = self.memory_budget_mib()
         used = 0
         for path in self.desks_dir.iterdir() if self.desks_dir.is_dir() else ():
             desk = DeskDir(self.desks_dir, path.name)
@@ -357,8 +364,46 @@ class PoolManager:
             await asyncio.to_thread(self.discard_template, template)
         self._wake.set()
 
-    def status(self) -> dict[str, Any]:
+    def _class_status(self, name: str, budget: int | None) -> dict[str, Any]:
+        template = self._templates.get(name)
+        partial = 0
+        if self.slots_dir.is_dir():
+            partial = sum(p.name.endswith(".partial") for p in self.slots_dir.iterdir())
+        if template is not None and template.path.is_dir():
+            ready = len(self.slots(template.record.key))
+            record = template.record
+            tpl: dict[str, Any] = {
+                "state": "ready",
+                "key": record.key,
+                "age_seconds": round(time.time() - record.built_at),
+                "build_seconds": record.build_seconds,
+            }
+        else:
+            ready = 0
+            tpl = {"state": "building" if self._build_lock.locked() else "missing"}
         return {
+            "driver": "qemu",
+            "size_class": name,
+            "target": self.settings.size,
+            "ready": ready,
+            "preparing": partial,
+            "assigning": 0,
+            "failed": self.stats.failures,
+            "template": tpl,
+            "memory_budget_mib": budget,
+            "server_type": None,
+            "price_eur_per_hour": None,
+            "cost_eur_per_hour": None,
+        }
+
+    def status(self) -> dict[str, Any]:
+        try:
+            budget: int | None = self.memory_budget_mib()
+        except OSError:
+            budget = None
+        return {
+            "driver": "qemu",
+            "pools": [self._class_status(name, budget) for name in self.settings.classes()],
             "enabled": self.enabled,
             "size": self.settings.size,
             "classes": self.settings.classes(),
