@@ -97,6 +97,7 @@ class _DeskLauncher:
             return LaunchResult(False, f"enrollment refused: {response.status_code}")
         self.machine.desk_id = desk_id
         self.machine.agent = agent
+        self.datacenter.agents[desk_id] = agent
         self.datacenter.serve_later(self.machine, agent)
         return LaunchResult(True)
 
@@ -108,6 +109,8 @@ class Datacenter:
     cp_ca: Path
     """The control plane CA a machine pins (its user-data carries the same certificate)."""
     machines: dict[str, Machine] = field(default_factory=dict)
+    agents: dict[str, AgentDouble] = field(default_factory=dict)
+    """Enrolled agents by desk id (a desk's certificate lives on its volume)."""
     boot_pool_servers: bool = True
     """False: new pool servers stay unbooted (the pool stays empty while they "boot")."""
     errors: list[str] = field(default_factory=list)
@@ -161,9 +164,7 @@ class Datacenter:
         machine = Machine(server["id"], ipv4, self.port_of(ipv4), kind)
         self.machines[ipv4] = machine
         target = self._boot_pool if kind == "pool" else self._boot_cold
-        thread = threading.Thread(
-            target=self._guarded, args=(target, machine, server), daemon=True
-        )
+        thread = threading.Thread(target=self._guarded, args=(target, machine, server), daemon=True)
         self._threads.append(thread)
         thread.start()
 
@@ -208,10 +209,13 @@ class Datacenter:
         ca = self.workdir / f"cold-{machine.server_id}-ca.pem"
         ca.write_text(files["/etc/bureau/control-plane-ca.pem"])
         desk_id = env["BUREAU_DESK_ID"]
-        agent = AgentDouble(desk_id, self.workdir / f"agent-{desk_id}")
-        response = agent.enroll(env["BUREAU_CONTROL_PLANE_URL"].strip('"'), ca, token)
-        if response.status_code != 200:
-            raise AssertionError(f"cold enrollment refused: {response.text}")
+        agent = self.agents.get(desk_id)
+        if agent is None:  # else: its certificate is on the volume, like the real agent's
+            agent = AgentDouble(desk_id, self.workdir / f"agent-{desk_id}")
+            response = agent.enroll(env["BUREAU_CONTROL_PLANE_URL"].strip('"'), ca, token)
+            if response.status_code != 200:
+                raise AssertionError(f"cold enrollment refused: {response.text}")
+            self.agents[desk_id] = agent
         machine.desk_id = desk_id
         machine.agent = agent
         self.serve_later(machine, agent)

@@ -120,7 +120,11 @@ def world(
         datacenter.workdir.mkdir()
         driver.agent_url_for = datacenter.agent_url_for
         with running_control_plane(
-            tmp_path, database_url, agent_wheel, driver=driver, health_timeout_seconds=30.0
+            tmp_path,
+            database_url,
+            agent_wheel,
+            driver=driver,  # type: ignore[arg-type]  # any Driver works; the hint says scripted
+            health_timeout_seconds=30.0,
         ) as cp:
             datacenter.cp_ca = cp.ca
             with datacenter.running():
@@ -312,3 +316,36 @@ def test_bureau_pool_status_shows_the_hetzner_pool_and_its_cost(world: World) ->
     )
     assert refused.exit_code == 1 and "403" in refused.output
 
+
+def test_a_pooled_desk_stops_starts_and_deletes_like_any_desk(world: World) -> None:
+    wait_until(world.ready_slots, timeout=30)
+    desk = world.create_desk("lifecycle")
+    world.wait_state(desk["id"])
+    volume = world.hetzner.labelled(f"desk-id={desk['id']}")["volumes"][0]
+    with world.client() as client:
+        assert client.post(f"/v1/desks/{desk['id']}/stop").status_code in (200, 202)
+        world.wait_state(desk["id"], "stopped")
+        left = world.hetzner.labelled(f"desk-id={desk['id']}")
+        assert left["servers"] == [] and [v["id"] for v in left["volumes"]] == [volume["id"]]
+        assert client.post(f"/v1/desks/{desk['id']}/start").status_code in (200, 202)
+        world.wait_state(desk["id"])  # a new server, booted cold, on the same volume
+        assert world.hetzner.volumes[volume["id"]]["server"] is not None
+        assert client.delete(f"/v1/desks/{desk['id']}").status_code in (200, 202, 204)
+    world.wait_state(desk["id"], "deleted")
+    assert world.hetzner.labelled(f"desk-id={desk['id']}") == {
+        "servers": [],
+        "volumes": [],
+        "firewalls": [],
+    }
+    assert f"desk-{desk['id']}" not in world.engine.stacks
+
+
+def test_bureau_pool_status_without_a_pool_says_how_to_turn_it_on(
+    tmp_path: Path, database_url: str, agent_wheel: Path
+) -> None:
+    with running_control_plane(tmp_path, database_url, agent_wheel) as cp:
+        env = {"BUREAU_URL": cp.url, "BUREAU_CA": str(cp.ca), "BUREAU_TOKEN": cp.admin_token}
+        result = CliRunner().invoke(cli_app, ["pool", "status"], env={**env, "COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "Warm pool (off)" in result.output
+    assert "BUREAU_HCLOUD_POOL_SIZE" in result.output
