@@ -10,6 +10,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ProviderKind = Literal["anthropic", "openai", "openrouter", "custom"]
 
+MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+"""OpenAI's per-file upload limit."""
+
 DEFAULT_CHAT_ENDPOINTS: dict[str, str] = {
     "openai": "https://api.openai.com/v1/chat/completions",
     "openrouter": "https://openrouter.ai/api/v1/chat/completions",
@@ -87,6 +90,22 @@ class AgentConfig(BaseSettings):
         default=30.0, ge=0, alias="BUREAU_PROVIDER_MAX_RETRY_WAIT"
     )
     run_expiry_seconds: int = Field(default=600, ge=1, alias="BUREAU_RUN_EXPIRY_SECONDS")
+
+    # Files, vector stores and memory.
+    max_upload_bytes: int = Field(
+        default=MAX_UPLOAD_BYTES, ge=1, le=MAX_UPLOAD_BYTES, alias="BUREAU_MAX_UPLOAD_BYTES"
+    )
+    """Largest accepted file upload (OpenAI's limit, 512 MB, is the ceiling)."""
+    ingest_workers: int = Field(default=4, ge=0, le=32, alias="BUREAU_INGEST_WORKERS")
+    """Files indexed in parallel (0: files are queued and wait, e.g. for maintenance)."""
+    memory_top_k: int = Field(default=3, ge=0, le=20, alias="BUREAU_MEMORY_TOP_K")
+    """Memories recalled into the context before a run (0: none, the tools still work)."""
+    memory_min_score: float = Field(default=0.3, ge=0.0, le=1.0, alias="BUREAU_MEMORY_MIN_SCORE")
+    """Relevance a memory needs to be recalled before a run (the search's 0 … 1 score)."""
+    memory_max_items: int = Field(
+        default=5000, ge=10, le=1_000_000, alias="BUREAU_MEMORY_MAX_ITEMS"
+    )
+    """Memories kept; beyond it the oldest exchanges are dropped first."""
 
     @property
     def chat_endpoint(self) -> str | None:

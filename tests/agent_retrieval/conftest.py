@@ -13,7 +13,7 @@ import pytest
 from openai import OpenAI
 
 from bureau_agent.app import create_app
-from bureau_agent.config import AgentConfig
+from bureau_agent.config import AgentConfig, load_config
 from tests.fakes.fixtures import FakeProviderServer
 from tests.helpers.servers import serve_asgi
 from tests.helpers.wait import wait_until
@@ -52,7 +52,9 @@ def agent_config(
     *,
     embeddings: bool,
     memory: bool = True,
+    env_file: Path | None = None,
 ) -> AgentConfig:
+    """The test agent's settings; ``env_file`` is read as the agent's ``--config`` file."""
     settings: dict[str, Any] = {
         "BUREAU_AGENT_DATA_DIR": data_dir,
         "BUREAU_MEMORY": "on" if memory else "off",
@@ -71,7 +73,7 @@ def agent_config(
                 "EMBEDDINGS_MODEL": EMBEDDINGS_MODEL,
                 "EMBEDDINGS_ENDPOINT": provider.openai_base_url + "/embeddings",
             }
-    return AgentConfig(**settings)
+    return load_config(env_file, **settings)
 
 
 @pytest.fixture
@@ -85,9 +87,12 @@ def start_agent(tmp_path: Path, fake_provider: FakeProviderServer) -> Iterator[A
         memory: bool = True,
         data_dir: Path | None = None,
         clock: Callable[[], float] | None = None,
+        env_file: Path | None = None,
     ) -> Iterator[Agent]:
         directory = data_dir or tmp_path / "agent"
-        config = agent_config(directory, fake_provider, embeddings=embeddings, memory=memory)
+        config = agent_config(
+            directory, fake_provider, embeddings=embeddings, memory=memory, env_file=env_file
+        )
         with serve_asgi(create_app(config, clock=clock)) as server:
             client = OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
             try:

@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from bureau_agent.config import MAX_UPLOAD_BYTES
 from bureau_agent.files import repository as repo
 from bureau_agent.files.storage import FileStorage
 from bureau_agent.files.upload import receive_upload
@@ -17,7 +18,6 @@ from bureau_agent.ids import new_id
 from bureau_agent.retrieval.errors import InvalidRequest, NotFound
 from bureau_agent.store.db import Database
 
-MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 PURPOSES = ("assistants", "user_data", "vision", "batch", "fine-tune", "evals")
 MAX_LIST = 10_000
 EXPIRY_SECONDS = (3600, 2_592_000)

@@ -9,11 +9,10 @@ thread id and time.
 from __future__ import annotations
 
 import logging
-import os
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bureau_agent.config import AgentConfig
 from bureau_agent.memory.store import MAX_TEXT, Memory, MemoryStore
 
 log = logging.getLogger(__name__)
@@ -29,25 +28,14 @@ class MemorySettings:
     max_items: int = 5000
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, enabled: bool = True) -> MemorySettings:
-        env = os.environ if env is None else env
+    def from_config(cls, config: AgentConfig) -> MemorySettings:
+        """The ``BUREAU_MEMORY*`` settings (environment or ``--config`` file, validated there)."""
         return cls(
-            enabled=enabled and env.get("BUREAU_MEMORY", "on").lower() not in ("off", "0", "false"),
-            top_k=max(0, min(20, int(env_number(env, "BUREAU_MEMORY_TOP_K", 3)))),
-            min_score=max(0.0, min(1.0, env_number(env, "BUREAU_MEMORY_MIN_SCORE", 0.3))),
-            max_items=max(10, int(env_number(env, "BUREAU_MEMORY_MAX_ITEMS", 5000))),
+            enabled=config.memory == "on",
+            top_k=config.memory_top_k,
+            min_score=config.memory_min_score,
+            max_items=config.memory_max_items,
         )
-
-
-def env_number(env: Mapping[str, str], name: str, default: float) -> float:
-    """A numeric setting; a value that is not a number is refused with its name."""
-    raw = env.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
 
 
 def exchange_text(user_text: str, answer_text: str) -> str:

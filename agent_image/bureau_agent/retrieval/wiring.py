@@ -9,17 +9,15 @@ routers and startup/shutdown callables. LanceDB lives in ``<data dir>/lancedb``;
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Mapping
 
 from fastapi import APIRouter
 
 from bureau_agent.files import repository as files_repo
 from bureau_agent.files.router import build_router as files_router
-from bureau_agent.files.service import MAX_UPLOAD_BYTES, FileService
+from bureau_agent.files.service import FileService
 from bureau_agent.files.storage import FileStorage
 from bureau_agent.memory.router import build_router as memory_router
-from bureau_agent.memory.service import MemoryHooks, MemorySettings, env_number
+from bureau_agent.memory.service import MemoryHooks, MemorySettings
 from bureau_agent.memory.store import MemoryStore
 from bureau_agent.memory.tools import memory_tools
 from bureau_agent.retrieval.chunks import ChunkStore
@@ -32,7 +30,7 @@ from bureau_agent.services import Services
 from bureau_agent.vector_stores import repository as vs_repo
 from bureau_agent.vector_stores.batches import BatchService
 from bureau_agent.vector_stores.file_search_tool import file_search_tool
-from bureau_agent.vector_stores.ingest import DEFAULT_WORKERS, Ingestor
+from bureau_agent.vector_stores.ingest import Ingestor
 from bureau_agent.vector_stores.router import build_router as vector_stores_router
 from bureau_agent.vector_stores.service import VectorStoreService
 
@@ -87,25 +85,25 @@ class EmbedderSource:
 
 
 class Retrieval:
-    def __init__(self, services: Services, env: Mapping[str, str] | None = None) -> None:
-        env = os.environ if env is None else env
+    def __init__(self, services: Services) -> None:
+        config = services.config
         self.services = services
         data_dir = services.config.data_dir
         self.lance_dir = data_dir / "lancedb"
         self.embedder = EmbedderSource(services)
         self.storage = FileStorage(data_dir / "files")
-        max_upload = int(env_number(env, "BUREAU_MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES))
-        self.files = FileService(services.db, self.storage, services.now, max_upload)
+        self.files = FileService(services.db, self.storage, services.now, config.max_upload_bytes)
         self.lance = LazyConnection(self.lance_dir)
         self.chunks = ChunkStore(self.lance)
         self.engine = SearchEngine(self.chunks, self.embedder)
-        workers = int(env_number(env, "BUREAU_INGEST_WORKERS", DEFAULT_WORKERS))
-        self.ingestor = Ingestor(services.db, self.storage, self.chunks, self.embedder, workers)
+        self.ingestor = Ingestor(
+            services.db, self.storage, self.chunks, self.embedder, config.ingest_workers
+        )
         self.stores = VectorStoreService(
             services.db, self.files, self.chunks, self.engine, self.ingestor, services.now
         )
         self.batches = BatchService(self.stores)
-        self.memory_settings = MemorySettings.from_env(env, services.config.memory == "on")
+        self.memory_settings = MemorySettings.from_config(config)
         self.memory: MemoryStore | None = None
         if self.memory_settings.enabled:
             self.memory = MemoryStore(
