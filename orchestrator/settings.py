@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
+import limits
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -76,8 +77,43 @@ class Settings(BaseSettings):
     agent_source_dir: Path = _REPO_ROOT / "agent_image"
     """Where ``pip wheel`` builds the agent wheel from when ``<data_dir>/dist`` lacks it."""
     log_level: str = "INFO"
+    rate_limit_storage: str = "memory://"
+    """Where request budgets are counted: ``memory://`` (per process) or ``redis://host:port``."""
+    rate_limit_desk_create: str = "60/minute"
+    """Desk creations per user (``N/second|minute|hour|day``; empty = no limit)."""
+    rate_limit_provider_check: str = "30/minute"
+    """Provider model listings per user (each is an outbound call with the user's key)."""
+    rate_limit_key_update: str = "30/minute"
+    """Key rotations per user (``PUT /v1/desks/{id}/provider``; may verify the key live)."""
+    rate_limit_enroll: str = "120/minute"
+    """Enrollment attempts per client address."""
     web_secret: SecretStr | None = None
     """Session-cookie secret of the web UI shared by several replicas (else one per data dir)."""
+
+    @field_validator(
+        "rate_limit_desk_create",
+        "rate_limit_provider_check",
+        "rate_limit_key_update",
+        "rate_limit_enroll",
+    )
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            try:
+                limits.parse(value)
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is not a rate limit: write N/second, N/minute, N/hour or N/day"
+                ) from None
+        return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _check_rate_limit_storage(cls, value: str) -> str:
+        if not value.startswith(("memory://", "redis://", "rediss://")):
+            raise ValueError("rate_limit_storage must be memory:// or a redis:// URL")
+        return value
 
     @field_validator("tls_extra_sans", mode="before")
     @classmethod

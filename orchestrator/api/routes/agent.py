@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 
 from orchestrator.api.deps import RuntimeDep
+from orchestrator.api.ratelimit import per_address
 from orchestrator.enrollment import enroll
 from orchestrator.protocol import EnrollRequest, EnrollResponse
 
 router = APIRouter(prefix="/v1/agent", tags=["agent"])
 
 
-@router.post("/enroll", response_model=EnrollResponse)
+@router.post(
+    "/enroll",
+    response_model=EnrollResponse,
+    dependencies=[Depends(per_address("enroll", "enrollment attempts"))],
+)
 async def post_enroll(body: EnrollRequest, rt: RuntimeDep) -> Response:
     """Bootstrap token + CSR -> the agent's certificate, the desk CA and the key(s), once.
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from orchestrator.api.deps import CurrentUser, RuntimeDep
+from orchestrator.api.ratelimit import per_user
 from orchestrator.providers import ModelInfo, ProviderPublic, list_models, list_providers
 from orchestrator.validation import PROVIDERS, InvalidInput, check_endpoint, check_key
 
@@ -28,7 +29,11 @@ def get_providers(rt: RuntimeDep, _user: CurrentUser) -> list[ProviderPublic]:
     return list_providers(rt.settings)
 
 
-@router.post("/{provider}/models", response_model=ModelList)
+@router.post(
+    "/{provider}/models",
+    response_model=ModelList,
+    dependencies=[Depends(per_user("provider_check", "model listings"))],
+)
 async def post_models(
     provider: str, body: ModelsRequest, rt: RuntimeDep, _user: CurrentUser
 ) -> ModelList:
