@@ -173,6 +173,20 @@ class Inventory:
                     getattr(entry, kind).append(item)
         return groups
 
+    def hourly_price(self, server_type: str, location: str) -> float | None:
+        """Hetzner's net hourly price (EUR) of ``server_type`` in ``location``, or None when the
+        API does not list it there."""
+        found = translate(
+            "get server type", lambda: self.client.server_types.get_by_name(server_type)
+        )
+        for price in (found.prices or []) if found is not None else []:
+            if price.get("location") == location:
+                try:
+                    return float(price["price_hourly"]["net"])
+                except (KeyError, TypeError, ValueError):
+                    return None
+        return None
+
     def sweep(self, desk_id: str, progress: Callable[[str], None]) -> int:
         """Delete whatever is still labelled with ``desk_id`` (servers first, then volumes, then
         firewalls); return how many resources were deleted."""

@@ -57,7 +57,8 @@ def status_table(status: dict[str, Any]) -> Table:
         price = pool.get("price_eur_per_hour")
         server_type = pool.get("server_type") or "-"
         if price is not None:
-            server_type = f"{server_type} ({_money(price)}/h)"
+            source = pool.get("price_source") or ""
+            server_type = f"{server_type} ({_money(price)}/h{', ' + source if source else ''})"
         table.add_row(
             str(pool.get("driver", "?")),
             str(pool.get("size_class", "?")),

@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
 import hashlib
 import hmac
 import logging
@@ -84,8 +85,9 @@ log = logging.getLogger("bureau.pool.hcloud")
 #: April 2026 price adjustment). Hetzner bills each started hour while the server EXISTS (running
 #: or not), capped at the monthly price. A pool server also has a primary IPv4 (billed separately
 #: on some plans) and a volume of the size class (EUR 0.044/GB/month at the time of writing).
-#: Check https://www.hetzner.com/cloud/ for current prices; ``BUREAU_HCLOUD_POOL_PRICES`` overrides
-#: (``cx23=0.0064,cx33=0.0104``).
+#: The pool asks Hetzner's API (``GET /server_types``: net hourly price in the pool's location) at
+#: start and at every reconcile; this table is the fallback when the API does not answer, and
+#: ``BUREAU_HCLOUD_POOL_PRICES`` (``cx23=0.0064,cx33=0.0104``) overrides both.
 PRICE_EUR_PER_HOUR: dict[str, float] = {
     "cx23": 0.0064,
     "cx33": 0.0104,
@@ -112,13 +114,13 @@ class HcloudPoolSettings(BaseSettings):
     """Where pool servers are created (default ``BUREAU_HCLOUD_LOCATION``); desks asking for
     another region boot cold."""
     prices: str = ""
-    """Overrides of ``PRICE_EUR_PER_HOUR``: ``cx23=0.0064,cx33=0.0104``."""
+    """Prices to use instead of Hetzner's (read from its API) and the table: ``cx23=0.0064``."""
 
     def classes(self) -> list[str]:
         return [name.strip() for name in self.size_classes.split(",") if name.strip()]
 
-    def price_table(self) -> dict[str, float]:
-        table = dict(PRICE_EUR_PER_HOUR)
+    def price_overrides(self) -> dict[str, float]:
+        table = {}
         for item in self.prices.split(","):
             name, _, value = item.partition("=")
             if name.strip() and value.strip():
@@ -215,8 +217,10 @@ class HcloudPool:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
-        self._last_reconcile = 0.0
+        self._last_reconcile: float | None = None  # reconcile first thing after start
         self._ssl: ssl.SSLContext | None = None
+        self.api_prices: dict[str, float] = {}
+        """Net hourly prices (EUR) Hetzner's API gave for the pool's location."""
 
     # -- configuration ------------------------------------------------------------------------
 
@@ -258,10 +262,11 @@ class HcloudPool:
     async def _run(self) -> None:
         while True:
             try:
-                if time.monotonic() - self._last_reconcile >= (
+                if self._last_reconcile is None or time.monotonic() - self._last_reconcile >= (
                     self.settings.reconcile_interval_seconds
                 ):
                     await self.reconcile()
+                    await self.refresh_prices()
                 await self.refill()
             except asyncio.CancelledError:
                 raise
@@ -393,6 +398,33 @@ class HcloudPool:
         with self._lock:
             self.slots.pop(slot_id, None)
         self.stats.destroyed += 1
+
+    async def refresh_prices(self) -> None:
+        """Ask Hetzner for the hourly price of each pooled server type (best effort)."""
+        for size in self._classes():
+            server_type = self.server_type_of(size)
+            try:
+                price = await self.driver.run(
+                    functools.partial(
+                        self.driver.inventory.hourly_price, server_type, self.location
+                    )
+                )
+            except DriverError as exc:
+                log.info("hetzner pool: no price for %s from the API (%s)", server_type, exc)
+                continue
+            if price is not None:
+                self.api_prices[server_type] = price
+
+    def price_of(self, server_type: str) -> tuple[float | None, str]:
+        """(EUR per hour, where it came from): settings, Hetzner's API, or the built-in table."""
+        overrides = self.settings.price_overrides()
+        if server_type in overrides:
+            return overrides[server_type], "settings"
+        if server_type in self.api_prices:
+            return self.api_prices[server_type], "hetzner api"
+        if server_type in PRICE_EUR_PER_HOUR:
+            return PRICE_EUR_PER_HOUR[server_type], "table"
+        return None, "unknown"
 
     # -- reconciler ---------------------------------------------------------------------------
 
@@ -700,14 +732,13 @@ class HcloudPool:
     # -- status -------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        prices = self.settings.price_table()
         with self._lock:
             slots = list(self.slots.values())
         pools = []
         for size in self._classes():
             mine = [s for s in slots if s.size_class == size.name]
             server_type = self.server_type_of(size)
-            price = prices.get(server_type)
+            price, source = self.price_of(server_type)
             pools.append(
                 {
                     "driver": "hcloud",
@@ -722,6 +753,7 @@ class HcloudPool:
                     "server_type": server_type,
                     "location": self.location,
                     "price_eur_per_hour": price,
+                    "price_source": source,
                     "cost_eur_per_hour": (
                         round(price * self.settings.size, 4) if price is not None else None
                     ),

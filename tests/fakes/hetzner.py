@@ -2,8 +2,9 @@
 
 State lives in ``FakeHetzner`` (thread safe): servers, volumes, firewalls and actions, with labels.
 The HTTP app answers like https://api.hetzner.cloud/v1 for: listing with ``label_selector`` and
-pagination, getting one resource, deleting servers/volumes/firewalls, detaching volumes, removing
-firewalls from resources, and reading actions. Tests script failures (``fail_next``: e.g. 429
+pagination, getting one resource, server types with their prices (``server_type_prices``),
+deleting servers/volumes/firewalls, detaching volumes, removing firewalls from resources, and
+reading actions. Tests script failures (``fail_next``: e.g. 429
 ``rate_limit_exceeded``) and read the recorded requests. The official ``hcloud`` client talks to
 it through ``Client(api_endpoint=<url>)``.
 """
@@ -21,6 +22,8 @@ from fastapi.responses import JSONResponse, Response
 
 CREATED = "2026-01-01T00:00:00+00:00"
 KINDS = ("servers", "volumes", "firewalls")
+#: ``GET /server_types``: hourly prices per location, shaped like Hetzner's (strings, EUR).
+SERVER_TYPE_PRICES = {"cx23": "0.0050", "cx33": "0.0090", "cx43": "0.0170"}
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class FakeHetzner:
     volumes: dict[int, dict[str, Any]] = field(default_factory=dict)
     firewalls: dict[int, dict[str, Any]] = field(default_factory=dict)
     actions: dict[int, dict[str, Any]] = field(default_factory=dict)
+    server_type_prices: dict[str, str] = field(default_factory=lambda: dict(SERVER_TYPE_PRICES))
     requests: list[RecordedRequest] = field(default_factory=list)
     _failures: list[Failure] = field(default_factory=list)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(4001))
@@ -247,6 +251,24 @@ class FakeHetzner:
             response: Response = await call_next(request)
             return response
 
+        @app.get("/server_types")
+        def server_types(request: Request) -> Response:
+            wanted = request.query_params.get("name")
+            items = [
+                _server_type(index, name, price)
+                for index, (name, price) in enumerate(sorted(fake.server_type_prices.items()), 1)
+                if wanted in (None, name)
+            ]
+            pagination = {
+                "page": 1,
+                "per_page": 50,
+                "previous_page": None,
+                "next_page": None,
+                "last_page": 1,
+                "total_entries": len(items),
+            }
+            return JSONResponse({"server_types": items, "meta": {"pagination": pagination}})
+
         @app.get("/{kind}")
         def list_resources(kind: str, request: Request) -> Response:
             if kind not in KINDS:
@@ -346,6 +368,35 @@ class FakeHetzner:
             return Response(status_code=204)
 
         return app
+
+
+def _server_type(index: int, name: str, hourly: str) -> dict[str, Any]:
+    monthly = f"{float(hourly) * 624:.4f}"
+    prices = [
+        {
+            "location": location,
+            "price_hourly": {"net": hourly, "gross": f"{float(hourly) * 1.19:.4f}"},
+            "price_monthly": {"net": monthly, "gross": f"{float(monthly) * 1.19:.4f}"},
+            "included_traffic": 20 * 1024**4,
+            "price_per_tb_traffic": {"net": "1.0000", "gross": "1.1900"},
+        }
+        for location in ("fsn1", "nbg1", "hel1")
+    ]
+    return {
+        "id": index,
+        "name": name,
+        "description": name.upper(),
+        "cores": 2 * index,
+        "memory": 4.0 * index,
+        "disk": 40 * index,
+        "deprecated": False,
+        "deprecation": None,
+        "prices": prices,
+        "storage_type": "local",
+        "cpu_type": "shared",
+        "architecture": "x86",
+        "locations": [],
+    }
 
 
 def _location(name: str) -> dict[str, Any]:

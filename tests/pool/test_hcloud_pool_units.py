@@ -225,9 +225,11 @@ def test_the_hetzner_pool_status_prices_its_servers(pki: Pki) -> None:
     pool.slots["pready01"] = _slot("pready01", state=SlotState.READY)
     rows = {row["size_class"]: row for row in pool.status()["pools"]}
     assert rows["small"]["ready"] == 1 and rows["small"]["target"] == 1
-    assert rows["small"]["cost_eur_per_hour"] == pytest.approx(0.0064)
+    assert rows["small"]["cost_eur_per_hour"] == pytest.approx(0.0064)  # the table's
+    assert rows["small"]["price_source"] == "table"
     assert rows["large"]["server_type"] == DESK_SIZES["large"].hcloud_server_type
     assert rows["large"]["cost_eur_per_hour"] == pytest.approx(0.02)
+    assert rows["large"]["price_source"] == "settings"
 
 
 def test_the_qemu_pool_status_reports_template_and_memory_budget(tmp_path: Path) -> None:
