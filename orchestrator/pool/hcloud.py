@@ -28,8 +28,14 @@ so the pool never exceeds it). The reconciler (at start, then every
 ``BUREAU_HCLOUD_POOL_RECONCILE_INTERVAL_SECONDS``) adopts pool servers whose stack it finds (a
 restarted control plane), destroys those it cannot account for (no ``pool-<slot>`` stack: orphans),
 those that never became ready within the boot timeout, those above the size and those of a class
-no longer pooled. Run the pool in one process only (the ``bureau serve`` or ``bureau worker`` that
-has ``BUREAU_HCLOUD_POOL_SIZE`` set): it counts its own slots.
+no longer pooled.
+
+Where it runs (decision): in ``bureau serve`` with its in-process workers (the default), and in one
+such process only (set ``BUREAU_HCLOUD_POOL_SIZE`` on one replica): it counts its own slots, and
+the pool servers' ``POST /v1/pool/enroll`` must reach the process that created them (their
+user-data points at ``BUREAU_PUBLIC_URL``; with several replicas behind a load balancer, route
+``/v1/pool/enroll`` to the pool's replica). ``bureau worker`` processes never start it (desks they
+provision boot cold).
 """
 
 from __future__ import annotations

@@ -240,3 +240,41 @@ def test_the_qemu_pool_status_reports_template_and_memory_budget(tmp_path: Path)
     assert row["target"] == 2 and row["ready"] == 0 and row["preparing"] == 1
     assert row["template"] == {"state": "missing"}
     assert row["memory_budget_mib"] == 3072
+
+
+def test_pool_enrollment_retries_an_unreachable_control_plane_but_not_a_refusal() -> None:
+    attempts: list[str] = []
+    outcomes = [
+        agent_identity.PoolEnrollError("cannot reach the control plane at https://cp: refused"),
+        agent_identity.PoolEnrollError("pool enrollment refused: HTTP 503: restarting"),
+        PoolIdentity("pabc1234", b"k", "cert", "ca"),
+    ]
+
+    def attempt() -> PoolIdentity:
+        attempts.append("try")
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    sleeps: list[float] = []
+    identity = agent_identity.enroll_with_retries(attempt, sleep=sleeps.append, log=lambda _: None)
+    assert identity.slot_id == "pabc1234" and len(attempts) == 3 and sleeps == [1.0, 2.0]
+
+    def refused() -> PoolIdentity:
+        raise agent_identity.PoolEnrollError("pool enrollment refused: HTTP 401: used")
+
+    with pytest.raises(agent_identity.PoolEnrollError, match="401"):
+        agent_identity.enroll_with_retries(refused, sleep=sleeps.append, log=lambda _: None)
+    assert sleeps == [1.0, 2.0]
+
+
+def test_a_resumed_pool_server_restarting_does_not_enroll_again(tmp_path: Path) -> None:
+    """After a reboot it leaves the desk to bureau-agent.service (no pool token is read)."""
+    mark = tmp_path / "var/lib/bureau-pool/resumed"
+    mark.parent.mkdir(parents=True)
+    mark.write_text("1\n")
+    argv = ["--slot-id", "pabc1234", "--control-plane-url", "https://127.0.0.1:9", "--port", "0"]
+    missing_token = tmp_path / "no-such-pool-token"
+    args = [*argv, "--root", str(tmp_path), "--token-file", str(missing_token)]
+    assert agent_identity.main(args) == 0
