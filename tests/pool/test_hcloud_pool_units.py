@@ -244,7 +244,7 @@ def test_the_qemu_pool_status_reports_template_and_memory_budget(tmp_path: Path)
 
 def test_pool_enrollment_retries_an_unreachable_control_plane_but_not_a_refusal() -> None:
     attempts: list[str] = []
-    outcomes = [
+    outcomes: list[PoolIdentity | Exception] = [
         agent_identity.PoolEnrollError("cannot reach the control plane at https://cp: refused"),
         agent_identity.PoolEnrollError("pool enrollment refused: HTTP 503: restarting"),
         PoolIdentity("pabc1234", b"k", "cert", "ca"),
