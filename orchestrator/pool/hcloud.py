@@ -53,6 +53,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -101,6 +102,22 @@ PRICE_EUR_PER_HOUR: dict[str, float] = {
 }
 POOL_TOKEN_PREFIX = "pt_"  # noqa: S105 - a prefix
 CLIENT_TIMEOUT = 15.0
+#: Pool resources without a stack are orphans only once their server is this old (an ``up`` that
+#: is still running elsewhere has no outputs yet).
+ORPHAN_GRACE_SECONDS = 900.0
+
+
+def _younger_than(found: Any, seconds: float) -> bool:
+    """Whether any server of ``found`` (a DeskInventory) was created less than ``seconds`` ago."""
+    now = datetime.now(UTC)
+    for server in found.servers:
+        created = getattr(server, "created", None)
+        if isinstance(created, str):
+            with contextlib.suppress(ValueError):
+                created = datetime.fromisoformat(created)
+        if isinstance(created, datetime) and (now - created).total_seconds() < seconds:
+            return True
+    return False
 
 
 class HcloudPoolSettings(BaseSettings):
@@ -224,6 +241,8 @@ class HcloudPool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_reconcile: float | None = None  # reconcile first thing after start
+        self._create_after = 0.0
+        self._create_failures = 0
         self._ssl: ssl.SSLContext | None = None
         self.api_prices: dict[str, float] = {}
         """Net hourly prices (EUR) Hetzner's API gave for the pool's location."""
@@ -294,12 +313,23 @@ class HcloudPool:
             ]
 
     async def refill(self) -> None:
-        """Probe preparing slots, fail stale ones, destroy failed ones, create missing ones."""
+        """Probe preparing slots, fail stale ones, destroy failed ones, create missing ones.
+
+        A creation that fails stops this round and backs off (30 s doubling up to 10 min), so a
+        quota or API error does not burn Hetzner's request budget."""
         await self.check_preparing()
         await self.destroy_failed()
+        if time.monotonic() < self._create_after:
+            return
         for size in self._classes():
             while len(self._live(size.name)) < self.settings.size:
-                await self.create_slot(size)
+                slot = await self.create_slot(size)
+                if slot.state == SlotState.FAILED:
+                    self._create_failures += 1
+                    pause = min(600.0, 30.0 * 2 ** (self._create_failures - 1))
+                    self._create_after = time.monotonic() + pause
+                    return
+                self._create_failures = 0
 
     async def create_slot(self, size: DeskSize) -> Slot:
         slot_id = "p" + secrets.token_hex(8)
@@ -341,7 +371,7 @@ class HcloudPool:
             outputs = await self.driver.run(
                 lambda: self.driver.engine.up(stack_of(slot_id), pool_program(config), report)
             )
-        except (DriverError, InfraConfigError, OSError, ValueError) as exc:
+        except Exception as exc:
             self._fail(slot, f"creating the pool server failed: {exc}")
             return slot
         with self._lock:
@@ -448,6 +478,8 @@ class HcloudPool:
             outputs = await self._outputs(stack_of(slot_id))
             pool = (outputs or {}).get("pool")
             if not outputs or not isinstance(pool, dict) or not outputs.get("ipv4"):
+                if _younger_than(found[slot_id], ORPHAN_GRACE_SECONDS):
+                    continue  # maybe another process's ``up`` still running: next time
                 done["orphans"].append(slot_id)
                 await self.destroy_slot(slot_id)
                 continue

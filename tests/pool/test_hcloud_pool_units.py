@@ -20,6 +20,7 @@ import orchestrator.pool.identity as cp_identity
 from bureau_agent.enroll import make_key_and_csr
 from bureau_agent.pool.identity import PoolIdentity, TlsPoolServer, server_context
 from cloud_init.render import build_document
+from cloud_init.settings import AgentDist
 from orchestrator.drivers.base import DESK_SIZES
 from orchestrator.drivers.hcloud import HcloudDriver, HcloudSettings
 from orchestrator.drivers.hcloud_inventory import Inventory, make_client
@@ -38,31 +39,44 @@ from orchestrator.pool.manager import PoolManager
 from orchestrator.pool.settings import PoolSettings
 from tests.fakes.hetzner import FakeHetzner
 from tests.fakes.hetzner_engine import FakeStackEngine
-from tests.helpers.servers import free_port
+from tests.helpers.servers import free_port, serve_asgi
 from tests.pool.agent_doubles import make_resumer
 from tests.pool.test_manager_units import _boot
 
 POOL_TOKEN = "pt_" + "k" * 43
+API_TOKEN = "hcloud-unit-test-token-0123"
 
 
-def _pool(pki: Pki, **settings: object) -> HcloudPool:
+def _dist() -> AgentDist:
+    return AgentDist(
+        version="0.1.0", filename="bureau_agent-0.1.0-py3-none-any.whl", sha256="0" * 64
+    )
+
+
+def _pool(
+    pki: Pki,
+    *,
+    hetzner: FakeHetzner | None = None,
+    api_url: str = "http://127.0.0.1:9",
+    **settings: object,
+) -> HcloudPool:
     driver = HcloudDriver(
         HcloudSettings(
-            token="t" * 20,
+            token=API_TOKEN,
             pulumi_passphrase="p" * 20,
             control_plane_cidrs=("203.0.113.5/32",),
-            api_endpoint="http://127.0.0.1:9",
+            api_endpoint=api_url,
             plugin_version="1.43.3",
         ),
-        FakeStackEngine(FakeHetzner()),
-        Inventory(make_client("t" * 20, "http://127.0.0.1:9")),
+        FakeStackEngine(hetzner or FakeHetzner()),
+        Inventory(make_client(API_TOKEN, api_url)),
     )
     return HcloudPool(
         driver,
         settings=HcloudPoolSettings(size=1, **settings),  # type: ignore[arg-type]
         control_plane_url="https://127.0.0.1:8443",
         control_plane_ca_pem=pki.ca_pem,
-        agent_dist=lambda: (_ for _ in ()).throw(AssertionError("not needed")),
+        agent_dist=_dist,
         client_context=pki.agent_client_context,
         sign_csr=pki.sign_agent_csr,
         desk_ca_pem=pki.desk_ca_pem,
@@ -278,3 +292,38 @@ def test_a_resumed_pool_server_restarting_does_not_enroll_again(tmp_path: Path) 
     missing_token = tmp_path / "no-such-pool-token"
     args = [*argv, "--root", str(tmp_path), "--token-file", str(missing_token)]
     assert agent_identity.main(args) == 0
+
+
+def test_a_failing_creation_backs_off_instead_of_retrying_at_once(pki: Pki) -> None:
+    from orchestrator.drivers.base import PermanentDriverError
+
+    hetzner = FakeHetzner(token=API_TOKEN)
+    with serve_asgi(hetzner.app) as api:
+        pool = _pool(pki, hetzner=hetzner, api_url=api.url)
+        engine = pool.driver.engine
+        assert isinstance(engine, FakeStackEngine)
+        engine.fail_next("up", PermanentDriverError("hetzner: server limit reached (quota)"))
+        asyncio.run(pool.refill())
+        asyncio.run(pool.refill())  # within the back-off: none created, the failed slot goes
+        assert [call[0] for call in engine.calls].count("up") == 1
+        assert pool.slots == {} and "quota" in pool.stats.last_error
+        pool._create_after = 0.0  # the back-off is over
+        asyncio.run(pool.refill())
+        assert [s.state for s in pool.slots.values()] == [SlotState.BOOTING]
+        assert len(hetzner.labelled("pool-slot")["servers"]) == 1
+
+
+def test_a_fresh_pool_server_without_a_stack_gets_time_before_it_counts_as_an_orphan(
+    pki: Pki,
+) -> None:
+    from orchestrator.drivers.hcloud_inventory import DeskInventory
+    from orchestrator.pool.hcloud import ORPHAN_GRACE_SECONDS, _younger_than
+
+    @dataclass
+    class _Server:
+        created: str
+
+    now = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    old = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() - 3600))
+    assert _younger_than(DeskInventory("p1", servers=[_Server(now)]), ORPHAN_GRACE_SECONDS)
+    assert not _younger_than(DeskInventory("p1", servers=[_Server(old)]), ORPHAN_GRACE_SECONDS)
