@@ -35,6 +35,11 @@ class ChunkStore:
             "chunks", CHUNK_COLUMNS, bitmap_columns=("vector_store_id",), connector=connector
         )
 
+    @property
+    def generation(self) -> int:
+        """Changes whenever chunks are added, deleted or updated."""
+        return self.index.generation
+
     async def open(self, db: Any) -> ChunkStore:
         await self.index.open(db)
         return self

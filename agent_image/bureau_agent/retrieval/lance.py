@@ -128,6 +128,8 @@ class TextIndex:
         self._vectors: dict[str, Any] = {}
         self._lock = asyncio.Lock()
         self._writes = 0
+        self.generation = 0
+        """Bumped by every write (add, delete, update): lets callers cache derived figures."""
         self._optimizing = False
 
     @property
@@ -227,6 +229,7 @@ class TextIndex:
         await self._wrote()
 
     async def _wrote(self) -> None:
+        self.generation += 1
         self._writes += 1
         if self._writes >= OPTIMIZE_EVERY_WRITES and not self._optimizing:
             self._writes = 0

@@ -23,7 +23,11 @@ from bureau_agent.store.db import Database
 from bureau_agent.vector_stores import repository as repo
 from bureau_agent.vector_stores import validation as v
 from bureau_agent.vector_stores.ingest import Ingestor
-from bureau_agent.vector_stores.shapes import file_api, store_api
+from bureau_agent.vector_stores.shapes import file_api, is_expired, store_api
+
+SHARE_TTL = 10
+"""Seconds a store's chunk share (a planning hint for the search) is reused while no chunk is
+written; it costs a scan of the store's files in SQLite."""
 
 
 class VectorStoreService:
@@ -42,6 +46,8 @@ class VectorStoreService:
         self.engine = engine
         self.ingestor = ingestor
         self.now = now
+        self._shares: dict[tuple[str, ...], tuple[int, int, float]] = {}
+        """The searched stores' chunk share by store ids: (chunk generation, time, share)."""
         files.on_delete.append(self.detach_everywhere)
 
     # --- stores ---------------------------------------------------------------------------
@@ -170,18 +176,44 @@ class VectorStoreService:
         rewrite: bool = False,
         predicate: Callable[[Any], bool] | None = None,
     ) -> SearchOutcome:
-        """Search live stores (404 unknown, 400 expired), touching ``last_active_at``."""
-        for store_id in store_ids:
-            store = await self.get(store_id)
-            if store["status"] == "expired":
-                raise InvalidRequest(f"Vector store {store_id} has expired.", "vector_store_id")
-        file_ids: list[str] | None = None
-        if predicate is not None:
-            pairs = await self.db.run(lambda c: repo.file_attributes(c, store_ids))
-            file_ids = sorted({fid for fid, attrs in pairs if predicate(attrs)})
+        """Search live stores (404 unknown, 400 expired), touching ``last_active_at``.
+
+        One database round trip before the search: the stores' rows (not the API shape, whose
+        file counts and usage scan every file of the store), the attributes when filtering,
+        the touch, and the stores' chunk share unless cached for the current chunk data.
+        """
         now = self.now()
-        await self.db.run(lambda c: repo.touch(c, store_ids, now))
-        share = await self.db.run(lambda c: repo.chunk_share(c, store_ids))
+        key = tuple(store_ids)
+        cached = self._shares.get(key)
+        generation = self.chunks.generation
+        fresh = cached is not None and cached[0] == generation and now - cached[1] < SHARE_TTL
+
+        def _prepare(
+            conn: sqlite3.Connection,
+        ) -> tuple[Exception | None, list[tuple[str, dict[str, Any]]] | None, float]:
+            for store_id in store_ids:
+                row = repo.store_row(conn, store_id)
+                if row is None:
+                    missing = f"No vector store found with id '{store_id}'."
+                    return NotFound(missing, "vector_store_id"), None, 0.0
+                if is_expired(row, now):
+                    expired = f"Vector store {store_id} has expired."
+                    return InvalidRequest(expired, "vector_store_id"), None, 0.0
+            pairs = repo.file_attributes(conn, store_ids) if predicate is not None else None
+            repo.touch(conn, store_ids, now)
+            share = cached[2] if fresh and cached else repo.chunk_share(conn, store_ids)
+            return None, pairs, share
+
+        error, pairs, share = await self.db.run(_prepare)
+        if error is not None:
+            raise error
+        if not fresh:
+            if len(self._shares) >= 256:
+                self._shares.clear()
+            self._shares[key] = (generation, now, share)
+        file_ids: list[str] | None = None
+        if predicate is not None and pairs is not None:
+            file_ids = sorted({fid for fid, attrs in pairs if predicate(attrs)})
         request = SearchRequest(
             store_ids, queries, limit, threshold, rewrite, ranker, file_ids, share
         )

@@ -11,11 +11,22 @@ from bureau_agent.vector_stores import repository as repo
 DAY = 86_400
 
 
+def expiry(row: sqlite3.Row) -> int | None:
+    """When the store expires (``expires_after`` days after its last activity), if ever."""
+    days = row["expires_after_days"]
+    return int(row["last_active_at"] + days * DAY) if days else None
+
+
+def is_expired(row: sqlite3.Row, now: int) -> bool:
+    expires_at = expiry(row)
+    return expires_at is not None and expires_at <= now
+
+
 def store_api(conn: sqlite3.Connection, row: sqlite3.Row, now: int) -> dict[str, Any]:
     counts = repo.counts(conn, "vector_store_id", row["id"])
     days = row["expires_after_days"]
-    expires_at = row["last_active_at"] + days * DAY if days else None
-    if expires_at is not None and expires_at <= now:
+    expires_at = expiry(row)
+    if is_expired(row, now):
         status = "expired"
     elif counts["in_progress"]:
         status = "in_progress"
