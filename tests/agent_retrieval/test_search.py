@@ -168,3 +168,27 @@ def test_one_request_embeds_many_chunks(
         running.wait_store(store.id)
     bodies = [r.json for r in fake_provider.provider.requests if r.path.endswith("/embeddings")]
     assert len(bodies) == 1 and len(bodies[0]["input"]) > 20  # type: ignore[index]
+
+
+def _embedded_inputs(fake: FakeProviderServer) -> list[object]:
+    return [r.json["input"] for r in fake.provider.requests if r.path.endswith("/embeddings")]  # type: ignore[index]
+
+
+def test_a_repeated_query_is_embedded_once(
+    hybrid_agent: Agent, fake_provider: FakeProviderServer, tmp_path: Path
+) -> None:
+    store_id = _store(hybrid_agent, tmp_path)
+    before = len(_embedded_inputs(fake_provider))
+    first = _search(hybrid_agent, store_id, query="refund window")
+    second = _search(hybrid_agent, store_id, query="refund window")
+    assert len(_embedded_inputs(fake_provider)) == before + 1
+    assert first["data"] == second["data"]
+
+
+def test_a_new_query_is_embedded_again(
+    hybrid_agent: Agent, fake_provider: FakeProviderServer, tmp_path: Path
+) -> None:
+    store_id = _store(hybrid_agent, tmp_path)
+    _search(hybrid_agent, store_id, query="refund window")
+    _search(hybrid_agent, store_id, query="database password")
+    assert _embedded_inputs(fake_provider)[-2:] == [["refund window"], ["database password"]]

@@ -91,11 +91,18 @@ class ChunkStore:
         where = f"vector_store_id = {sql_str(vector_store_id)} AND file_id = {sql_str(file_id)}"
         await self.index.update(where, {"attributes": json.dumps(dict(attributes), sort_keys=True)})
 
-    async def full_text(self, query: str, where: str, limit: int) -> list[Hit]:
-        return await self.index.full_text(query, where, limit)
+    async def full_text(
+        self, query: str, where: str, limit: int, prefilter: bool = True
+    ) -> list[Hit]:
+        return await self.index.full_text(query, where, limit, prefilter)
 
     async def nearest(
-        self, vector: Sequence[float], space: str, where: str, limit: int, prefilter: bool = True
+        self,
+        vector: Sequence[float] | np.ndarray,
+        space: str,
+        where: str,
+        limit: int,
+        prefilter: bool = True,
     ) -> list[Hit]:
         return await self.index.nearest(vector, space, where, limit, prefilter)
 

@@ -280,19 +280,24 @@ class TextIndex:
         await self._ready()
         return int(await self._text.count_rows(where))
 
-    async def full_text(self, query: str, where: str | None, limit: int) -> list[Hit]:
+    async def full_text(
+        self, query: str, where: str | None, limit: int, prefilter: bool = True
+    ) -> list[Hit]:
+        """BM25 matches; ``prefilter=False`` filters the ``limit`` best instead (as ``nearest``)."""
         if not query.strip():
             return []
         await self._ready()
         builder = self._text.query().nearest_to_text(query)
         if where:
             builder = builder.where(where)
+            if not prefilter:
+                builder = builder.postfilter()
         rows = await builder.limit(limit).to_list()
         return [Hit(row["id"], float(row.pop("_score")), row) for row in rows]
 
     async def nearest(
         self,
-        vector: Sequence[float],
+        vector: Sequence[float] | np.ndarray,
         space: str,
         where: str | None,
         limit: int,
@@ -307,7 +312,8 @@ class TextIndex:
         table = await self._vector_table(space, len(vector), create=False)
         if table is None:
             return []
-        builder = table.query().nearest_to(list(vector)).distance_type("cosine").nprobes(NPROBES)
+        query = vector if hasattr(vector, "dtype") else list(vector)  # NumPy arrays as they are
+        builder = table.query().nearest_to(query).distance_type("cosine").nprobes(NPROBES)
         if where:
             builder = builder.where(where)
             if not prefilter:

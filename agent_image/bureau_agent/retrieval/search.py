@@ -18,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from bureau_agent.retrieval.chunks import ChunkStore, scope
 from bureau_agent.retrieval.embeddings.base import Embedder
@@ -28,11 +29,16 @@ from bureau_agent.retrieval.errors import EmbeddingsError
 from bureau_agent.retrieval.lance import Hit
 from bureau_agent.retrieval.rewrite import rewrite_query
 
+if TYPE_CHECKING:
+    import numpy as np
+
 log = logging.getLogger(__name__)
 
 RRF_K = 60
 POSTFILTER_SHARE = 0.5
 MAX_DEPTH = 200
+QUERY_VECTOR_CACHE = 256
+"""Query embeddings kept (1536 float32 each: 6 KB, 1.5 MB in all)."""
 SearchMode = Literal["hybrid", "full_text"]
 
 
@@ -92,6 +98,8 @@ class SearchEngine:
     def __init__(self, chunks: ChunkStore, embedder: Callable[[], Embedder | None]) -> None:
         self.chunks = chunks
         self._embedder = embedder
+        self._vector_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        """Query embeddings by (embedding space, query text), least recently used first."""
 
     async def search(self, request: SearchRequest) -> SearchOutcome:
         queries = [rewrite_query(q) if request.rewrite else q.strip() for q in request.queries]
@@ -101,10 +109,10 @@ class SearchEngine:
         where = scope(request.vector_store_ids, request.file_ids)
         depth = candidate_depth(request.max_num_results)
         embedder = self._embedder()
-        vectors: list[list[float]] | None = None
+        vectors: list[np.ndarray] | None = None
         if embedder is not None:
             try:
-                vectors = await embedder.embed(queries)
+                vectors = await self._query_vectors(embedder, queries)
             except EmbeddingsError as exc:
                 log.warning("query embedding failed, searching full text only: %s", exc)
                 outcome.notes.append(f"embeddings unavailable ({exc}); full-text search only")
@@ -115,17 +123,46 @@ class SearchEngine:
                 queries, vectors, embedder.space, where, depth, request, rows
             )
         else:
-            ranked = await self._full_text(queries, where, depth, rows)
+            ranked = await self._full_text(queries, where, depth, request, rows)
         ranked = [(cid, _clamp(s)) for cid, s in ranked]
         ranked = [(cid, s) for cid, s in ranked if s >= request.score_threshold]
         ranked = ranked[: request.max_num_results]
         outcome.results = [_result(rows[cid], score) for cid, score in ranked if cid in rows]
         return outcome
 
+    async def _query_vectors(self, embedder: Embedder, queries: Sequence[str]) -> list[np.ndarray]:
+        """The queries' embeddings, from the cache when the same text was embedded in the same
+        space lately (a model gives the same text the same vector; it saves a provider call)."""
+        import numpy as np
+
+        keys = [(embedder.space, q) for q in queries]
+        missing = list(dict.fromkeys(q for key, q in zip(keys, queries, strict=True)
+                                     if key not in self._vector_cache))  # fmt: skip
+        found = {key: self._vector_cache[key] for key in keys if key in self._vector_cache}
+        if missing:
+            fetched = await embedder.embed(missing)
+            for query, vector in zip(missing, fetched, strict=True):
+                key = (embedder.space, query)
+                found[key] = self._vector_cache[key] = np.asarray(vector, dtype=np.float32)
+        for key in keys:
+            self._vector_cache.move_to_end(key)
+        while len(self._vector_cache) > QUERY_VECTOR_CACHE:
+            self._vector_cache.popitem(last=False)
+        return [found[key] for key in keys]
+
     async def _full_text(
-        self, queries: Sequence[str], where: str, depth: int, rows: dict[str, dict[str, Any]]
+        self,
+        queries: Sequence[str],
+        where: str,
+        depth: int,
+        request: SearchRequest,
+        rows: dict[str, dict[str, Any]],
     ) -> list[tuple[str, float]]:
-        lists = await asyncio.gather(*(self.chunks.full_text(q, where, depth) for q in queries))
+        prefilter, wide = _plan(request, depth)
+        lists = await asyncio.gather(
+            *(self.chunks.full_text(q, where, wide, prefilter) for q in queries)
+        )
+        lists = [hits[:depth] for hits in lists]
         _collect(lists, rows)
         best: dict[str, float] = {}
         for hits in lists:
@@ -136,18 +173,15 @@ class SearchEngine:
     async def _hybrid(
         self,
         queries: Sequence[str],
-        vectors: Sequence[Sequence[float]],
+        vectors: Sequence[np.ndarray],
         space: str,
         where: str,
         depth: int,
         request: SearchRequest,
         rows: dict[str, dict[str, Any]],
     ) -> list[tuple[str, float]]:
-        prefilter = request.file_ids is not None or request.share < POSTFILTER_SHARE
-        vector_depth = depth if prefilter else min(MAX_DEPTH, math.ceil(depth / request.share))
-        vector_lists = [
-            self.chunks.nearest(v, space, where, vector_depth, prefilter) for v in vectors
-        ]
+        prefilter, wide = _plan(request, depth)
+        vector_lists = [self.chunks.nearest(v, space, where, wide, prefilter) for v in vectors]
         if request.ranker == "none":
             lists = await asyncio.gather(*vector_lists)
             _collect(lists, rows)
@@ -156,11 +190,20 @@ class SearchEngine:
                 for hit in hits:
                     best[hit.id] = max(best.get(hit.id, 0.0), max(hit.score, 0.0))
             return sorted(best.items(), key=lambda p: (-p[1], p[0]))
-        text_lists = [self.chunks.full_text(q, where, depth) for q in queries]
+        text_lists = [self.chunks.full_text(q, where, wide, prefilter) for q in queries]
         lists = await asyncio.gather(*vector_lists, *text_lists)
         lists = [hits[:depth] for hits in lists]
         _collect(lists, rows)
         return fuse(lists)
+
+
+def _plan(request: SearchRequest, depth: int) -> tuple[bool, int]:
+    """(prefilter, candidates to ask for): when the searched stores hold at least
+    ``POSTFILTER_SHARE`` of all chunks, filter the best ``depth / share`` candidates afterwards
+    instead of filtering the whole table first (several times cheaper in LanceDB)."""
+    if request.file_ids is not None or request.share < POSTFILTER_SHARE:
+        return True, depth
+    return False, min(MAX_DEPTH, math.ceil(depth / request.share))
 
 
 def _result(row: dict[str, Any], score: float) -> SearchResult:
