@@ -11,6 +11,7 @@ import json
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -36,7 +37,7 @@ def _template(pool: dict[str, Any]) -> str:
         return "-"
     state = str(template.get("state", "?"))
     age = _age(template.get("age_seconds"))
-    return f"{state} ({age} old)" if age else state
+    return f"{state} {age}" if age else state
 
 
 def _money(value: float | None) -> str:
@@ -45,20 +46,23 @@ def _money(value: float | None) -> str:
 
 def status_table(status: dict[str, Any]) -> Table:
     """The rows of ``bureau pool status`` (one per driver and size class)."""
-    table = Table(title="Warm pool" + ("" if status.get("enabled") else " (off)"))
+    table = Table(
+        title="Warm pool" + ("" if status.get("enabled") else " (off)"),
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+    )
     for column in ("driver", "size", "target", "ready", "preparing", "assigning", "failed"):
         table.add_column(column, justify="left" if column in ("driver", "size") else "right")
-    table.add_column("template")
-    table.add_column("memory budget", justify="right")
-    table.add_column("server type")
-    table.add_column("cost / hour", justify="right")
+    table.add_column("template", no_wrap=True)
+    table.add_column("mem budget", justify="right")
+    table.add_column("server type", no_wrap=True)
+    table.add_column("cost/hour", justify="right")
     for pool in status.get("pools", []):
         budget = pool.get("memory_budget_mib")
         price = pool.get("price_eur_per_hour")
         server_type = pool.get("server_type") or "-"
         if price is not None:
-            source = pool.get("price_source") or ""
-            server_type = f"{server_type} ({_money(price)}/h{', ' + source if source else ''})"
+            server_type = f"{server_type} {_money(price)}/h"
         table.add_row(
             str(pool.get("driver", "?")),
             str(pool.get("size_class", "?")),
@@ -94,7 +98,12 @@ def status(
         )
     total = sum(p.get("cost_eur_per_hour") or 0.0 for p in answer.get("pools", []))
     if total:
-        console.print(f"pool servers cost about €{total:.4f} per hour (€{total * 730:.2f}/month)")
+        sources = sorted({p["price_source"] for p in answer["pools"] if p.get("price_source")})
+        console.print(
+            f"pool servers cost about €{total:.4f} per hour, €{total * 730:.2f} per month "
+            f"(net, prices from: {', '.join(sources)}; volumes and IPv4 extra)",
+            highlight=False,
+        )
     for part in answer.get("details", []):
         if part.get("last_error"):
             console.print(
