@@ -49,10 +49,12 @@ WantedBy=multi-user.target
 """
 
 _START_POOL = """start_pool() {
-    systemctl daemon-reload
-    systemctl enable --now bureau-scrub.path
-    systemctl start --no-block bureau-pool.service
-    say "unassigned pool agent started"
+    # --no-block: this script may run before sysinit.target (cloud-init's init stage); units
+    # written by this first boot and never loaded are read from disk on first use (no reload).
+    systemctl --no-reload enable bureau-scrub.path
+    systemctl --no-block start bureau-scrub.path
+    systemctl --no-block start bureau-pool.service
+    say "unassigned pool agent start queued"
 }
 
 # --- main ---"""
