@@ -1,10 +1,22 @@
-"""The app factory: settings, database, tools, runs and routes are built here, never at import."""
+"""The app factory: settings, database, tools, runs and routes are built here, never at import.
+
+Two steps, so a pooled desk can do the first before its template is snapshotted:
+- ``build_app``: the FastAPI app with the core and desk routers and the error handlers. It depends
+  on no desk data, no setting and no identity (routes reach the services through
+  ``request.app.state``); ``warm_routes`` then makes FastAPI build its per-route state (dependants,
+  response fields, the middleware stack), which it otherwise does lazily on the first request;
+- ``bind_app``: the desk's services (settings, database, credentials, tools) and the extensions
+  (files, vector stores, memory: their routers hold those services), and the lifespan's work.
+``create_app`` does both (the cold path and tests).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -14,7 +26,7 @@ from bureau_agent.api.errors import install_error_handlers
 from bureau_agent.api.routes import assistants, desk, messages, runs, steps, threads
 from bureau_agent.config import AgentConfig
 from bureau_agent.credentials import Credentials, from_config
-from bureau_agent.plugins import install_extensions
+from bureau_agent.plugins import Extensions, install_extensions
 from bureau_agent.providers.factory import default_model_factory
 from bureau_agent.runner.manager import RunManager
 from bureau_agent.services import Clock, ModelFactory, Services
@@ -28,6 +40,9 @@ log = logging.getLogger(__name__)
 
 API_PREFIXES = ("/v1", "/openai")
 """OpenAI's ``/v1`` and Azure OpenAI's ``/openai`` (its ``?api-version=`` query is accepted)."""
+DESK_PREFIX = "/desk/v1"
+WARM_PATH = "/.bureau-warm-routes"
+"""Matches no route: a request to it walks (and so builds) every route of the app."""
 
 CORE_ROUTERS: list[APIRouter] = [
     runs.router,  # first: POST /threads/runs must win over POST /threads/{thread_id}
@@ -62,6 +77,76 @@ def build_services(
     return services
 
 
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    services: Services | None = getattr(app.state, "services", None)
+    extensions: Extensions | None = getattr(app.state, "extensions", None)
+    if services is None or extensions is None:
+        raise RuntimeError("the app was not bound to a desk's services (bind_app)")
+    await services.db.open()
+    services.runs = RunManager(services)
+    await services.runs.start()
+    for hook in extensions.on_startup:
+        await hook()
+    try:
+        yield
+    finally:
+        for hook in extensions.on_shutdown:
+            await hook()
+        await services.runs.stop()
+        await services.db.close()
+
+
+def _auth() -> list[Any]:
+    return [Depends(require_auth)]
+
+
+def build_app(*, mutual_tls: bool = False) -> FastAPI:
+    """The app without any desk: core and desk routes, error handlers, the lifespan.
+
+    ``mutual_tls``: the server requires client certificates (desk mode).
+    """
+    app = FastAPI(title="Bureau agent", version=__version__, lifespan=_lifespan, docs_url=None)
+    app.state.mutual_tls = mutual_tls
+    install_error_handlers(app)
+    for prefix in API_PREFIXES:
+        for router in CORE_ROUTERS:
+            app.include_router(router, prefix=prefix, dependencies=_auth())
+    app.include_router(desk.router, prefix=DESK_PREFIX, dependencies=_auth())
+    return app
+
+
+def bind_app(
+    app: FastAPI,
+    config: AgentConfig,
+    *,
+    clock: Clock | None = None,
+    model_factory: ModelFactory | None = None,
+    credentials: Credentials | None = None,
+    desk_id: str | None = None,
+) -> Services:
+    """Give ``app`` its desk: the services over ``config``'s data dir and the extensions' routes.
+
+    The database and the extensions open in the lifespan (when the server starts), not here.
+    """
+    if getattr(app.state, "services", None) is not None:
+        raise RuntimeError("the app is already bound")
+    services = build_services(
+        config, clock=clock, model_factory=model_factory, credentials=credentials
+    )
+    extensions = install_extensions(services)
+    app.state.services = services
+    app.state.extensions = extensions
+    app.state.desk_id = desk_id or config.desk_id
+    # After the core routers, as before: within a prefix the core routes still match first.
+    for prefix in API_PREFIXES:
+        for router in extensions.routers:
+            app.include_router(router, prefix=prefix, dependencies=_auth())
+    for router in extensions.desk_routers:
+        app.include_router(router, prefix=DESK_PREFIX, dependencies=_auth())
+    return services
+
+
 def create_app(
     config: AgentConfig,
     *,
@@ -72,36 +157,64 @@ def create_app(
     desk_id: str | None = None,
 ) -> FastAPI:
     """The agent's ASGI app. ``mutual_tls``: the server requires client certificates (desk mode)."""
-    services = build_services(
-        config, clock=clock, model_factory=model_factory, credentials=credentials
+    app = build_app(mutual_tls=mutual_tls)
+    bind_app(
+        app,
+        config,
+        clock=clock,
+        model_factory=model_factory,
+        credentials=credentials,
+        desk_id=desk_id,
     )
-    extensions = install_extensions(services)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await services.db.open()
-        services.runs = RunManager(services)
-        await services.runs.start()
-        for hook in extensions.on_startup:
-            await hook()
-        try:
-            yield
-        finally:
-            for hook in extensions.on_shutdown:
-                await hook()
-            await services.runs.stop()
-            await services.db.close()
-
-    app = FastAPI(title="Bureau agent", version=__version__, lifespan=lifespan, docs_url=None)
-    app.state.services = services
-    app.state.mutual_tls = mutual_tls
-    app.state.desk_id = desk_id or config.desk_id
-    install_error_handlers(app)
-    auth: list[Any] = [Depends(require_auth)]
-    for prefix in API_PREFIXES:
-        for router in [*CORE_ROUTERS, *extensions.routers]:
-            app.include_router(router, prefix=prefix, dependencies=auth)
-    app.include_router(desk.router, prefix="/desk/v1", dependencies=auth)
-    for router in extensions.desk_routers:
-        app.include_router(router, prefix="/desk/v1", dependencies=auth)
     return app
+
+
+async def asgi_get(app: FastAPI, path: str) -> int:
+    """``GET path`` through ``app`` in-process (no server, no lifespan); the response status."""
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "https",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"localhost")],
+        "client": ("127.0.0.1", 0),
+        "server": ("127.0.0.1", 0),
+        "state": {},
+    }
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = int(message["status"])
+
+    await app(scope, receive, send)
+    return status
+
+
+def warm_routes(app: FastAPI) -> None:
+    """Build FastAPI's lazy per-route state now (one request that matches no route, in-process).
+
+    Without it the first request to the app builds every route it walks past (under TCG, many
+    seconds). Safe from another thread: FastAPI builds each router's state under a lock.
+    """
+    status = asyncio.run(asgi_get(app, WARM_PATH))
+    if status != 404:
+        log.warning("route warm-up answered %d, not 404", status)
+
+
+def warm_routes_in_background(app: FastAPI) -> threading.Thread:
+    """``warm_routes`` in a daemon thread (for routes added by ``bind_app`` while serving)."""
+    thread = threading.Thread(
+        target=warm_routes, args=(app,), name="bureau-warm-routes", daemon=True
+    )
+    thread.start()
+    return thread

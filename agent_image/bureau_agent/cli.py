@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
 import ssl
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -47,6 +48,39 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def server_config(
+    application: Any,
+    host: str,
+    port: int,
+    *,
+    cert: Path | None,
+    key: Path | None,
+    client_ca: Path | None,
+) -> uvicorn.Config:
+    """uvicorn's settings for the agent (no websockets: the API has none)."""
+    mutual = client_ca is not None
+    return uvicorn.Config(
+        application,
+        host=host,
+        port=port,
+        log_level="info",
+        ws="none",
+        ssl_certfile=str(cert) if cert else None,
+        ssl_keyfile=str(key) if key else None,
+        ssl_ca_certs=str(client_ca) if client_ca else None,
+        ssl_cert_reqs=ssl.CERT_REQUIRED if mutual else ssl.CERT_NONE,
+        timeout_graceful_shutdown=5,
+    )
+
+
+def run_server(config: uvicorn.Config, listener: socket.socket | None = None) -> None:
+    """Serve until stopped; on ``listener`` (already bound and listening) when given."""
+    server = uvicorn.Server(config)
+    server.run(sockets=[listener] if listener is not None else None)
+    if not server.started:
+        sys.exit(3)
+
+
 def _serve(
     config: AgentConfig,
     host: str,
@@ -59,17 +93,7 @@ def _serve(
 ) -> None:
     mutual = client_ca is not None
     application = create_app(config, credentials=credentials, mutual_tls=mutual)
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        log_level="info",
-        ssl_certfile=str(cert) if cert else None,
-        ssl_keyfile=str(key) if key else None,
-        ssl_ca_certs=str(client_ca) if client_ca else None,
-        ssl_cert_reqs=ssl.CERT_REQUIRED if mutual else ssl.CERT_NONE,
-        timeout_graceful_shutdown=5,
-    )
+    run_server(server_config(application, host, port, cert=cert, key=key, client_ca=client_ca))
 
 
 @app.command()
