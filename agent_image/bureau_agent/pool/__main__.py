@@ -1,37 +1,115 @@
 """``python -m bureau_agent.pool``: the unassigned agent of a pooled template (runs as root).
 
-Imports everything the agent will need before the snapshot is taken, waits for one resume on the
-agent port, hands the port over to the enrolled agent (a forked child running as ``bureau``), then
-supervises it. After a reboot of a resumed desk the regular ``bureau-agent.service`` takes over.
+Before the snapshot is taken it imports everything the agent will need, builds the agent's app
+(routes warmed, no desk bound) and opens the agent port; it then waits for one resume on that
+port, hands the port and the app over to the enrolled agent (a forked child running as
+``bureau``), and supervises it. After a reboot of a resumed desk the regular
+``bureau-agent.service`` takes over.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gc
+import importlib
 import logging
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from bureau_agent.pool.launch import ForkLauncher
+from bureau_agent.pool.launch import ForkLauncher, Prepared, enroll_and_serve
 from bureau_agent.pool.resume import POOL_TOKEN_FILE, Resumer
 from bureau_agent.pool.server import PoolServer
 from bureau_agent.pool.system import HostSystem
 
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = ["PoolServer", "main", "preload"]  # PoolServer: pool.identity swaps it for a TLS one
 log = logging.getLogger("bureau_agent.pool")
 
+#: Libraries the agent imports lazily (on a first run, file or search): loaded into the template,
+#: they cost a clone nothing until it touches them (its RAM is the template's, copy-on-write).
+LAZY_LIBRARIES = ("numpy", "pyarrow", "lancedb", "openai", "anthropic", "bpe_openai", "pypdf")
 
-def preload() -> None:
-    """Import the agent now so the snapshot holds it (a cold import costs seconds under TCG)."""
-    import bureau_agent.app
-    import bureau_agent.cli
-    import bureau_agent.enroll
 
-    try:  # H5's extensions import heavy libraries lazily; warm them when present.
-        import bureau_agent.plugins
-        import bureau_agent.retrieval.wiring  # noqa: F401
+def _timed(label: str, action: Any) -> Any:
+    started = time.perf_counter()
+    result = action()
+    log.info("preload: %s in %.1f s", label, time.perf_counter() - started)
+    return result
+
+
+def _import_libraries() -> None:
+    for name in LAZY_LIBRARIES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            log.info("preload: %s is not installed", name)
+    try:  # the run loop's token counter loads this encoding on its first call
+        from bureau_agent.runner.prepare import count_tokens
+
+        count_tokens("warm")
+    except Exception as exc:  # best effort: the agent loads it on its first run
+        log.info("preload: token encoding not loaded: %s", exc)
+
+
+def _import_server() -> None:
+    """uvicorn's protocol, lifespan and loop modules (it imports them when it starts)."""
+    from uvicorn.config import HTTP_PROTOCOLS, LIFESPAN, LOOP_FACTORIES
+    from uvicorn.importer import import_from_string
+
+    import_from_string(HTTP_PROTOCOLS["auto"])
+    import_from_string(LIFESPAN["on"])
+    factory = LOOP_FACTORIES["auto"]
+    if factory is not None:
+        import_from_string(factory)
+    try:
+        import uvloop  # noqa: F401
     except ImportError:
         pass
+
+
+def _rehearse() -> None:
+    """Bind a throwaway app to a throwaway data dir and answer a health check in-process: it
+    imports what binding and the first request import lazily (extensions, anyio's backend)."""
+    from bureau_agent.app import asgi_get, bind_app, build_app
+    from bureau_agent.config import load_config
+
+    with tempfile.TemporaryDirectory(prefix="bureau-preload-") as scratch:
+        config = load_config(
+            None,
+            BUREAU_AGENT_DATA_DIR=Path(scratch) / "agent",
+            BUREAU_WORKSPACE_DIR=Path(scratch) / "workspace",
+        )
+        app = build_app(mutual_tls=False)
+        bind_app(app, config)
+        status = asyncio.run(asgi_get(app, "/desk/v1/health"))
+        if status != 200:
+            log.info("preload: rehearsal health check answered %d", status)
+
+
+def preload() -> FastAPI:
+    """Everything the agent needs that no desk decides, done now so the snapshot holds it (a
+    cold import or a first request costs seconds under TCG); returns the agent's unbound app."""
+    import bureau_agent.cli
+    import bureau_agent.enroll
+    from bureau_agent.app import build_app, warm_routes
+
+    _ = bureau_agent.cli, bureau_agent.enroll
+    _timed("lazy libraries", _import_libraries)
+    _timed("server modules", _import_server)
+    _timed("rehearsal", _rehearse)
+    app: FastAPI = _timed("agent app", lambda: build_app(mutual_tls=True))
+    _timed("route warm-up", lambda: warm_routes(app))
+    # The clones share the template's memory copy-on-write: keep the collector off these objects.
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,13 +122,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="bureau-pool: %(message)s", stream=sys.stdout)
     system = HostSystem()
     server: PoolServer | None = None
-    launcher = ForkLauncher(fds_to_close=lambda: server.open_fds() if server else [])
+    prepared = Prepared()
+
+    def work(config_file: Path, report: Any) -> None:
+        prepared.listener = server.socket if server is not None else None
+        enroll_and_serve(config_file, report, prepared)
+
+    launcher = ForkLauncher(fds_to_close=lambda: server.open_fds() if server else [], work=work)
     resumer = Resumer(args.root, system, launcher)
     if resumer.resumed:
         log.info("already resumed: the regular agent unit serves this desk")
         return 0
     token = args.token_file.read_text().strip()
-    preload()
+    prepared.app = _timed("everything", preload)
     server = PoolServer((args.host, args.port), resumer, token)
     log.info("unassigned, waiting for a resume on port %d", args.port)
     response = server.serve_until_resumed()

@@ -3,23 +3,33 @@
 The child is forked after the kernel RNG was reseeded: Python reseeds ``random`` in a fork child
 and OpenSSL's DRBGs (the system one and the copy inside ``cryptography``) reseed from the kernel
 when they see a new pid, so the TLS key made during enrollment owes nothing to the template's RNG
-state. The agent's modules were imported before the snapshot, so the child starts in milliseconds
-where a fresh ``bureau-agent`` process costs seconds under TCG.
+state. The agent's modules were imported, its app built and its routes warmed before the snapshot,
+and it serves on the pool server's listening socket: after enrolling, the child only binds the
+desk's services (settings, database, credentials, extensions) and starts serving, where a fresh
+``bureau-agent`` process costs many seconds under TCG.
 """
 
 from __future__ import annotations
 
 import grp
 import json
+import logging
 import os
 import pwd
 import select
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bureau_agent.pool.resume import LaunchResult
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+log = logging.getLogger("bureau_agent.pool")
 
 ServeFn = Callable[[Path], None]
 
@@ -51,12 +61,34 @@ def wait_port_free(host: str, port: int, timeout: float = 30.0) -> None:
         time.sleep(0.02)
 
 
-def enroll_and_serve(config_file: Path, report: Callable[[dict[str, object]], None]) -> None:
+def _usable(listener: socket.socket, port: int) -> bool:
+    """A plain listening TCP socket on ``port`` (uvicorn wraps it in the agent's TLS itself)."""
+    return type(listener) is socket.socket and listener.getsockname()[1] == port
+
+
+@dataclass
+class Prepared:
+    """What the unassigned agent built before the snapshot, for the agent child to use."""
+
+    app: FastAPI | None = None
+    """Built by ``bureau_agent.app.build_app`` and warmed; ``bind_app`` gives it the desk."""
+    listener: socket.socket | None = None
+    """The pool server's listening socket on the agent port: the agent serves TLS on it, so a
+    connection made while the agent starts waits in its backlog instead of being refused."""
+
+
+def enroll_and_serve(
+    config_file: Path,
+    report: Callable[[dict[str, object]], None],
+    prepared: Prepared | None = None,
+) -> None:
     """The child's work as the agent user: H4's enrollment, then H4's mutual-TLS server."""
-    from bureau_agent.cli import _serve
+    from bureau_agent.app import bind_app, build_app
+    from bureau_agent.cli import run_server, server_config
     from bureau_agent.config import load_config
     from bureau_agent.enroll import EnrollmentError, ensure_enrolled
 
+    prepared = prepared or Prepared()
     config = load_config(config_file)
     try:
         tls, creds = ensure_enrolled(config)
@@ -64,16 +96,25 @@ def enroll_and_serve(config_file: Path, report: Callable[[dict[str, object]], No
         report({"enrolled": False, "error": str(exc)[:500]})
         return
     report({"enrolled": True})
-    wait_port_free(config.agent_host, config.agent_port)
-    _serve(
-        config,
+    started = time.perf_counter()
+    app = prepared.app or build_app(mutual_tls=True)
+    bind_app(app, config, credentials=creds)
+    listener = prepared.listener
+    if listener is not None and not _usable(listener, config.agent_port):
+        listener.close()  # e.g. a TLS-wrapped pool server, or the agent moved to another port
+        listener = None
+    if listener is None:
+        wait_port_free(config.agent_host, config.agent_port)
+    server = server_config(
+        app,
         config.agent_host,
         config.agent_port,
         cert=tls.cert,
         key=tls.key,
         client_ca=tls.client_ca,
-        credentials=creds,
     )
+    log.info("agent bound to its desk in %.0f ms; serving", (time.perf_counter() - started) * 1000)
+    run_server(server, listener)
 
 
 class ForkLauncher:

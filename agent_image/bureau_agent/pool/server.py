@@ -51,8 +51,9 @@ class PoolServer(HTTPServer):
         self.request_fd: int | None = None
 
     def open_fds(self) -> list[int]:
-        """What a forked agent must close: the listening socket and the resume's connection."""
-        return [fd for fd in (self.fileno(), self.request_fd) if fd is not None]
+        """What a forked agent must close: the resume's connection. It keeps the listening
+        socket: the agent serves TLS on it once enrolled (the resumer stops accepting then)."""
+        return [fd for fd in (self.request_fd,) if fd is not None]
 
     def serve_until_resumed(self) -> ResumeResponse:
         """Answer requests until one resume succeeded; return its response."""
