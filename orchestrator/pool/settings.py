@@ -17,7 +17,10 @@ class PoolSettings(BaseSettings):
     """A restore that has not completed by then is killed (a broken stream spins forever)."""
     resume_timeout_seconds: float = Field(default=120.0, gt=0)
     """Resume + enrollment of a restored clone."""
-    template_boot_timeout_seconds: float = Field(default=900.0, gt=0)
+    template_boot_timeout_seconds: float = Field(default=1500.0, gt=0)
+    """Boot of the template until its unassigned agent answers: it imports and warms the whole
+    agent first (LanceDB, pyarrow, the token encoding, the app), ~10-13 min under TCG on a loaded
+    2-CPU host."""
     memory_budget_mib: int | None = Field(default=None, ge=0)
     """Guest memory the pool's clones may hold at once (default: the qemu driver's limit)."""
     refill_interval_seconds: float = Field(default=5.0, gt=0)
