@@ -32,6 +32,8 @@ from pathlib import Path
 import httpx
 
 from orchestrator.drivers.qemu import QemuDriver
+from orchestrator.image import DEFAULT_IMAGE_NAME
+from orchestrator.image.store import install_image
 from tests.e2e.processes import start_control_plane, start_fake_provider
 from tests.helpers.servers import free_port
 from tests.qemu.image import ensure_image
@@ -71,10 +73,13 @@ def _peak_rss_mib(pid: int) -> float | None:
 
 
 class Bench:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, image_dir: Path | None = None) -> None:
         self.tmp = tmp
         self.data_dir = tmp / "data"
-        ensure_image(self.data_dir)
+        if image_dir is None:
+            ensure_image(self.data_dir)
+        else:  # an experimental image (a directory holding a manifest, e.g. a modified copy)
+            install_image(image_dir, self.data_dir, DEFAULT_IMAGE_NAME)
         self.provider, self.provider_url = start_fake_provider(tmp / "provider.log")
         port = free_port()
         self.url = f"https://127.0.0.1:{port}"
@@ -153,6 +158,13 @@ class Bench:
             accelerator=accel,
         )
 
+    def keep_console(self, desk_id: str, target: Path, linger: float) -> None:
+        """Copy the desk's serial console to ``target`` after ``linger`` seconds (diagnostics)."""
+        time.sleep(linger)
+        source = self.data_dir / "qemu" / "desks" / desk_id / "console.log"
+        target.mkdir(parents=True, exist_ok=True)
+        (target / f"{desk_id}.console.log").write_bytes(source.read_bytes())
+
     def delete(self, desk_id: str) -> None:
         with self.client() as client:
             client.delete(f"/v1/desks/{desk_id}").raise_for_status()
@@ -189,10 +201,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sequential", type=int, default=5)
     parser.add_argument("--concurrent", type=int, default=3)
+    parser.add_argument(
+        "--image-dir", type=Path, help="install this built image directory instead of the cache's"
+    )
+    parser.add_argument(
+        "--consoles", type=Path, help="copy each desk's serial console log into this directory"
+    )
+    parser.add_argument(
+        "--linger", type=float, default=0.0, help="seconds to keep a ready desk before the copy"
+    )
     args = parser.parse_args()
+
+    def keep(desk_id: str) -> None:
+        if args.consoles is not None:
+            bench.keep_console(desk_id, args.consoles, args.linger)
+
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the cleanup in `finally`
     with tempfile.TemporaryDirectory(prefix="bureau-bench-") as tmp:
-        bench = Bench(Path(tmp))
+        bench = Bench(Path(tmp), args.image_dir)
         results: dict[str, list[DeskTiming]] = {"sequential": [], "concurrent": []}
         try:
             for _ in range(args.sequential):
@@ -200,6 +226,7 @@ def main() -> None:
                 timing = bench.wait_ready(desk_id, started)
                 print(f"ready: {timing}", flush=True)
                 results["sequential"].append(timing)
+                keep(desk_id)
                 bench.delete(desk_id)
             _print(f"{args.sequential} desks, one at a time", results["sequential"])
             created = [bench.create() for _ in range(args.concurrent)]
@@ -216,6 +243,7 @@ def main() -> None:
             for thread in threads:
                 thread.join()
             for desk_id, _ in created:
+                keep(desk_id)
                 bench.delete(desk_id)
             _print(f"{args.concurrent} desks created at once", results["concurrent"])
         finally:
