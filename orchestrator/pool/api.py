@@ -5,8 +5,8 @@
   budget, the server type and cost per hour (Hetzner). The pool lives in the process that runs the
   workers, so this is the view of the process that answers (``bureau serve`` by default).
 - ``POST /v1/pool/enroll`` (a pool server's single-use pool token): CSR → certificate
-  ``pool-<slot id>`` from the desk CA (orchestrator/pool/identity.py). 503 when this process runs
-  no Hetzner pool.
+  ``pool-<slot id>`` from the desk CA (orchestrator/pool/identity.py). 404 when this process runs
+  no Hetzner pool (the pool server retries: behind a load balancer it may reach another replica).
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ async def post_pool_enroll(body: PoolEnrollRequest) -> Response:
     if body.pool_protocol != POOL_IDENTITY_PROTOCOL:
         raise HTTPException(426, f"pool identity protocol {body.pool_protocol} unsupported")
     pool = hcloud_pool()
-    if pool is None:
-        raise HTTPException(503, "this control plane process runs no Hetzner pool")
+    if pool is None:  # 404, not 5xx: nothing is broken (a pool server retries: another replica)
+        raise HTTPException(404, "this control plane process runs no Hetzner pool")
     try:
         answer = await run_in_threadpool(pool.enroll_identity, body)
     except PoolEnrollError as exc:

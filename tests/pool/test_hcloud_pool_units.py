@@ -260,7 +260,7 @@ def test_pool_enrollment_retries_an_unreachable_control_plane_but_not_a_refusal(
     attempts: list[str] = []
     outcomes: list[PoolIdentity | Exception] = [
         agent_identity.PoolEnrollError("cannot reach the control plane at https://cp: refused"),
-        agent_identity.PoolEnrollError("pool enrollment refused: HTTP 503: restarting"),
+        agent_identity.PoolEnrollError("refused: HTTP 404: no Hetzner pool here", status=404),
         PoolIdentity("pabc1234", b"k", "cert", "ca"),
     ]
 
@@ -276,7 +276,7 @@ def test_pool_enrollment_retries_an_unreachable_control_plane_but_not_a_refusal(
     assert identity.slot_id == "pabc1234" and len(attempts) == 3 and sleeps == [1.0, 2.0]
 
     def refused() -> PoolIdentity:
-        raise agent_identity.PoolEnrollError("pool enrollment refused: HTTP 401: used")
+        raise agent_identity.PoolEnrollError("refused: HTTP 401: used", status=401)
 
     with pytest.raises(agent_identity.PoolEnrollError, match="401"):
         agent_identity.enroll_with_retries(refused, sleep=sleeps.append, log=lambda _: None)

@@ -62,8 +62,20 @@ class PoolEnrollResponse(_Wire):
     ca_pem: str
 
 
+FINAL_STATUSES = frozenset({400, 401, 403, 422, 426})
+
+
 class PoolEnrollError(Exception):
     """The pool identity could not be enrolled (the message never holds the token)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def final(self) -> bool:
+        """Retrying cannot help: the control plane refused this token or request."""
+        return self.status in FINAL_STATUSES
 
 
 @dataclass(frozen=True)
@@ -107,7 +119,8 @@ def enroll_pool_identity(
         raise PoolEnrollError(f"cannot reach the control plane at {url}: {exc}") from None
     if response.status_code != 200:
         raise PoolEnrollError(
-            f"pool enrollment refused: HTTP {response.status_code}: {response.text[:300]}"
+            f"pool enrollment refused: HTTP {response.status_code}: {response.text[:300]}",
+            status=response.status_code,
         )
     answer = PoolEnrollResponse.model_validate_json(response.content)
     if answer.slot_id != slot_id:
@@ -122,15 +135,16 @@ def enroll_with_retries(
     sleep: Callable[[float], None] = time.sleep,
     log: Callable[[str], None] = print,
 ) -> PoolIdentity:
-    """Retry transient failures (the control plane restarting) with backoff; a refusal (4xx:
-    the token is wrong or burnt) is final."""
+    """Retry transient failures (the control plane restarting, a replica without the pool: 404,
+    5xx) with backoff; a refusal of the request itself (401 token wrong or burnt, 403, 422,
+    426) is final."""
     deadline = time.monotonic() + within_s
     delay = 1.0
     while True:
         try:
             return attempt()
         except PoolEnrollError as exc:
-            if "refused: HTTP 4" in str(exc) or time.monotonic() + delay > deadline:
+            if exc.final or time.monotonic() + delay > deadline:
                 raise
             log(f"pool enrollment failed ({exc}); retrying in {delay:.0f}s")
         sleep(delay)
