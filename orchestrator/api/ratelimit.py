@@ -13,11 +13,13 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from fastapi import HTTPException, Request, status
-from limits import RateLimitItem, parse, storage, strategies
+from limits import RateLimitItem, parse
+from limits.aio import strategies
+from limits.storage import storage_from_string
 
 from orchestrator.api.deps import CurrentUser
 from orchestrator.settings import Settings
@@ -28,7 +30,10 @@ Scope = Literal["desk_create", "provider_check", "key_update", "enroll"]
 
 class RateLimiter:
     def __init__(self, settings: Settings) -> None:
-        self._storage = storage.storage_from_string(settings.rate_limit_storage)
+        uri = settings.rate_limit_storage
+        options = {"implementation": "redispy"} if uri.startswith("redis") else {}
+        # The asyncio flavour: counting never blocks the event loop, nor costs a threadpool hop.
+        self._storage = storage_from_string(f"async+{uri}", **options)
         self._strategy = strategies.MovingWindowRateLimiter(self._storage)
         rules: dict[Scope, str] = {
             "desk_create": settings.rate_limit_desk_create,
@@ -40,15 +45,15 @@ class RateLimiter:
             scope: parse(rule) for scope, rule in rules.items() if rule
         }
 
-    def retry_after(self, scope: Scope, key: str) -> int | None:
+    async def retry_after(self, scope: Scope, key: str) -> int | None:
         """Count one request; None when it is within budget, else seconds until it would be."""
         item = self._rules.get(scope)
         if item is None:
             return None
         try:
-            if self._strategy.hit(item, scope, key):
+            if await self._strategy.hit(item, scope, key):
                 return None
-            reset = self._strategy.get_window_stats(item, scope, key).reset_time
+            reset = (await self._strategy.get_window_stats(item, scope, key)).reset_time
         except Exception as exc:  # the storage is down: fail open, loudly
             log.warning("rate limit storage unavailable (%s): request let through", exc)
             return None
@@ -77,25 +82,25 @@ def _refuse(limiter: RateLimiter, scope: Scope, wait: int, what: str) -> HTTPExc
     )
 
 
-def per_user(scope: Scope, what: str) -> Callable[[Request, CurrentUser], None]:
+def per_user(scope: Scope, what: str) -> Callable[[Request, CurrentUser], Awaitable[None]]:
     """A dependency that charges one request of ``scope`` to the calling user."""
 
-    def check(request: Request, user: CurrentUser) -> None:
+    async def check(request: Request, user: CurrentUser) -> None:
         limiter = _limiter(request)
-        wait = limiter.retry_after(scope, user.id)
+        wait = await limiter.retry_after(scope, user.id)
         if wait is not None:
             raise _refuse(limiter, scope, wait, what)
 
     return check
 
 
-def per_address(scope: Scope, what: str) -> Callable[[Request], None]:
+def per_address(scope: Scope, what: str) -> Callable[[Request], Awaitable[None]]:
     """A dependency that charges one request of ``scope`` to the caller's IP address."""
 
-    def check(request: Request) -> None:
+    async def check(request: Request) -> None:
         limiter = _limiter(request)
         address = request.client.host if request.client else "unknown"
-        wait = limiter.retry_after(scope, address)
+        wait = await limiter.retry_after(scope, address)
         if wait is not None:
             raise _refuse(limiter, scope, wait, what)
 
