@@ -465,10 +465,11 @@ class HcloudPool:
     # -- reconciler ---------------------------------------------------------------------------
 
     async def reconcile(self) -> dict[str, list[str]]:
-        """Adopt pool servers whose stack exists, destroy the ones nobody accounts for, and keep
-        the pool within its size. Returns what it did (``adopted``, ``orphans``, ``excess``)."""
+        """Adopt pool servers whose stack exists, destroy the ones nobody accounts for, finish
+        interrupted takeovers, and keep the pool within its size. Returns what it did
+        (``adopted``, ``orphans``, ``finished``, ``excess``)."""
         self._last_reconcile = time.monotonic()
-        done: dict[str, list[str]] = {"adopted": [], "orphans": [], "excess": []}
+        done: dict[str, list[str]] = {"adopted": [], "orphans": [], "finished": [], "excess": []}
         found = await self.driver.run(lambda: self.driver.inventory.grouped_by(POOL_SLOT_LABEL))
         for slot_id in sorted(found):
             with self._lock:
@@ -509,6 +510,7 @@ class HcloudPool:
                     SlotState.CLAIMED,
                 ):
                     self.slots.pop(slot_id)  # its resources are gone (deleted by hand?)
+        done["finished"] = await self._finish_takeovers()
         wanted = {size.name: size for size in self._classes()}
         with self._lock:
             slots = list(self.slots.values())
@@ -530,6 +532,37 @@ class HcloudPool:
                 done["excess"].append(extra.slot_id)
                 await self.destroy_slot(extra.slot_id)
         return done
+
+    async def _finish_takeovers(self) -> list[str]:
+        """A takeover interrupted between its relabelling ``up`` and the stack rename (a crash)
+        left a ``pool-<slot>`` stack holding resources labelled as a desk's: rename it to
+        ``desk-<id>`` so the hcloud driver finds it (stop, start, delete). Slots this process is
+        assigning right now are left alone."""
+        found = await self.driver.run(lambda: self.driver.inventory.grouped_by(POOLED_FROM_LABEL))
+        finished = []
+        for slot_id, resources in sorted(found.items()):
+            with self._lock:
+                if slot_id in self.slots:
+                    continue
+            desk_ids = {
+                (item.labels or {}).get("desk-id")
+                for item in (*resources.servers, *resources.volumes, *resources.firewalls)
+            }
+            desk_ids.discard(None)
+            if len(desk_ids) != 1:
+                continue
+            desk_id = str(desk_ids.pop())
+            pool_stack = stack_of(slot_id)
+            if await self._outputs(stack_name(desk_id)) is not None:
+                continue
+            if await self._outputs(pool_stack) is None:
+                continue
+            await self.driver.run(
+                functools.partial(self.driver.engine.rename, pool_stack, stack_name(desk_id))
+            )
+            log.warning("pool: finished the interrupted takeover of %s by %s", slot_id, desk_id)
+            finished.append(slot_id)
+        return finished
 
     async def _outputs(self, stack: str) -> dict[str, Any] | None:
         return await self.driver.run(lambda: self.driver.engine.outputs(stack))

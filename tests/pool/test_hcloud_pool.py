@@ -16,7 +16,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from infra.desk import desk_program
 from orchestrator.cli import app as cli_app
+from orchestrator.drivers.base import DESK_SIZES, DeskSpec
 from orchestrator.drivers.hcloud import HcloudDriver, HcloudSettings
 from orchestrator.drivers.hcloud_inventory import Inventory, make_client
 from orchestrator.pool import hcloud_pool
@@ -223,7 +225,7 @@ def test_a_restarted_pool_adopts_its_ready_servers_instead_of_creating_more(worl
     with pool._lock:
         pool.slots.clear()  # what a new process knows: nothing
     done = world.run(pool.reconcile())
-    assert done == {"adopted": [slot_id], "orphans": [], "excess": []}
+    assert done == {"adopted": [slot_id], "orphans": [], "finished": [], "excess": []}
     assert world.ready_slots() == [slot_id]
     world.run(pool.refill())
     assert len(_pool_servers(world.hetzner)) == 1
@@ -351,3 +353,28 @@ def test_bureau_pool_status_without_a_pool_says_how_to_turn_it_on(
     assert result.exit_code == 0, result.output
     assert "Warm pool (off)" in result.output
     assert "BUREAU_HCLOUD_POOL_SIZE" in result.output
+
+
+def test_a_takeover_interrupted_before_the_rename_is_finished_by_the_reconciler(
+    world: World,
+) -> None:
+    slot_id = wait_until(world.ready_slots, timeout=30)[0]
+    pool = world.pool
+    world.run(pool.stop())
+    slot = pool.slots[slot_id]
+    desk_spec = DeskSpec("d0000000000000abc", "u1", "crashed", DESK_SIZES["small"], user_data="")
+    config = pool._desk_config(slot, desk_spec)
+    # The relabelling ``up`` ran, then the control plane died before renaming the stack.
+    world.engine.up(f"pool-{slot_id}", desk_program(config), lambda line: None)
+    with pool._lock:
+        pool.slots.clear()
+    done = world.run(pool.reconcile())
+    assert done["finished"] == [slot_id] and done["orphans"] == []
+    assert "desk-d0000000000000abc" in world.engine.stacks
+    assert f"pool-{slot_id}" not in world.engine.stacks
+    asyncio.run(world.driver.destroy("d0000000000000abc", lambda line: None))
+    assert world.hetzner.labelled(f"pooled-from={slot_id}") == {
+        "servers": [],
+        "volumes": [],
+        "firewalls": [],
+    }
