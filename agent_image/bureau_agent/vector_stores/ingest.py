@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_WORKERS = 4
 WRITE_BATCH = 64
-IDLE_OPTIMIZE_ROWS = 5000
+IDLE_OPTIMIZE_ROWS = 1000
 """After this many new chunks, an idle queue triggers a full optimize (vector index build)."""
 
 
@@ -77,6 +77,7 @@ class Ingestor:
         self._count = workers
         self._rows_since_optimize = 0
         self._maintenance: asyncio.Task[None] | None = None
+        self._maintenance_again = False
 
     async def start(self) -> None:
         for vector_store_id, file_id in await self.db.run(repo.in_progress):
@@ -176,17 +177,24 @@ class Ingestor:
         return self._ready.empty() and self._queue.qsize() == 0
 
     def _start_maintenance(self) -> None:
-        """A full optimize (it may build the vector index) beside ingestion, one at a time."""
-        if self._maintenance is not None and not self._maintenance.done():
-            return
+        """A full optimize (it may build the vector index) beside ingestion, one at a time; asked
+        for while one runs, another pass follows it (the running one may predate the last rows,
+        e.g. started on a premature idle moment, and would leave them without an index)."""
         self._rows_since_optimize = 0
+        if self._maintenance is not None and not self._maintenance.done():
+            self._maintenance_again = True
+            return
         self._maintenance = asyncio.create_task(self._optimize(), name="ingest-optimize")
 
     async def _optimize(self) -> None:
-        try:
-            await self.chunks.index.optimize()
-        except Exception:
-            log.exception("optimizing the chunk index failed")
+        while True:
+            self._maintenance_again = False
+            try:
+                await self.chunks.index.optimize()
+            except Exception:
+                log.exception("optimizing the chunk index failed")
+            if not self._maintenance_again:
+                return
 
     async def _index(self, batch: list[Ready]) -> None:
         by_store: dict[str, list[str]] = defaultdict(list)
