@@ -19,7 +19,9 @@ Assignment (``POST /v1/desks`` → provisioning job → ``try_assign_from_pool``
    bootstrap token, the host clock, fresh random bytes and the volume's device; the agent enrolls
    (DESIGN.md §4) before it answers.
 Relabelling before renaming means no crash leaves a desk's server looking like a pool server: the
-pool's reconciler only ever deletes resources labelled ``pool-slot``. A failure in 2 gives the
+pool's reconciler only ever deletes resources labelled ``pool-slot``; it also finishes a takeover a
+crash cut between relabel and rename, and a re-run of the desk's provisioning job resumes a taken
+over server that was never resumed (with the re-run's new bootstrap token). A failure in 2 gives the
 server back to the reconciler (destroyed); a failure in 3-5 destroys the claimed resources as the
 desk's (``driver.destroy``); then the desk boots cold.
 
@@ -724,8 +726,9 @@ class HcloudPool:
             return None
         report = self.driver.reporter(progress)
         async with self.driver.desk_lock(spec.desk_id):
-            if await self._outputs(stack_name(spec.desk_id)) is not None:
-                return None  # a re-run after a crash: the desk's own stack decides
+            existing = await self._outputs(stack_name(spec.desk_id))
+            if existing is not None:  # a re-run of the provisioning job after a crash
+                return await self._resume_again(existing, spec, boot, report)
             slot = await self._claim(spec)
             self.wake()  # refill starts now
             if slot is None:
@@ -782,6 +785,50 @@ class HcloudPool:
                 "server_type": slot.server_type,
                 "pool_slot": slot.slot_id,
                 "pool_total_ms": f"{total_ms:.0f}",
+            },
+        )
+
+    async def _resume_again(
+        self, outputs: dict[str, Any], spec: DeskSpec, boot: DeskBootSettings, report: ProgressFn
+    ) -> DeskHandle | None:
+        """The desk's stack exists already. If it took over a pool server that was never
+        resumed (the control plane died in between), resume it now with this run's bootstrap
+        token; otherwise None (the driver's idempotent ``create`` handles the desk)."""
+        desk = outputs.get("desk") or {}
+        slot_id = (desk.get("extra_labels") or {}).get(POOLED_FROM_LABEL)
+        if not slot_id or not outputs.get("ipv4"):
+            return None
+        slot = Slot(
+            slot_id=str(slot_id),
+            size_class=spec.size.name,
+            server_type=str(desk.get("server_type", "")),
+            state=SlotState.CLAIMED,
+            created_at=time.time(),
+            token_sha256="",
+            outputs={**outputs, "pool": {**desk, "agent_port": desk.get("agent_port", 7443)}},
+        )
+        try:
+            if await self.health(slot) != "unassigned":
+                return None  # resumed before the crash (or not a pool server any more)
+            report(f"pool: resuming pool server {slot_id}, taken over before a restart")
+            await self._resume(slot, spec, boot)
+        except PoolError as exc:
+            report(f"pool: {exc}")
+            return None
+        self.stats.assigned += 1
+        ipv4 = str(outputs["ipv4"])
+        return DeskHandle(
+            desk_id=spec.desk_id,
+            driver=self.driver.name,
+            agent_url=self.driver.agent_url_for(ipv4, slot.agent_port),
+            details={
+                "server_id": str(outputs.get("server_id", "")),
+                "volume_id": str(outputs.get("volume_id", "")),
+                "ipv4": ipv4,
+                "ipv6": str(outputs.get("ipv6") or ""),
+                "location": str(desk.get("location", "")),
+                "server_type": slot.server_type,
+                "pool_slot": slot.slot_id,
             },
         )
 

@@ -37,6 +37,7 @@ from tests.orchestrator.conftest import (  # the control-plane fixtures
     running_control_plane,
 )
 from tests.pool.hcloud_world import Datacenter, plain_user_data, write_files
+from tests.pool.test_manager_units import _boot
 
 TOKEN = "hcloud-pool-test-token-0123456789"
 CONTROL_PLANE = ("203.0.113.5/32",)
@@ -378,3 +379,25 @@ def test_a_takeover_interrupted_before_the_rename_is_finished_by_the_reconciler(
         "volumes": [],
         "firewalls": [],
     }
+
+
+def test_a_provisioning_rerun_resumes_a_taken_over_server_that_was_never_resumed(
+    world: World,
+) -> None:
+    slot_id = wait_until(world.ready_slots, timeout=30)[0]
+    pool = world.pool
+    world.run(pool.stop())
+    slot = pool.slots[slot_id]
+    machine = next(m for m in world.datacenter.machines.values() if m.slot_id == slot_id)
+    boot = _boot("d0000000000000abd")
+    desk_spec = DeskSpec("d0000000000000abd", "u1", "rerun", DESK_SIZES["small"], user_data="")
+    world.run(pool._take_over(slot, desk_spec, lambda line: None))  # then the process died
+    progress: list[str] = []
+    handle = world.run(pool.assign(desk_spec, boot, progress.append))
+    # The server got the resume (this desk, fresh clock and entropy); the made-up bootstrap
+    # token is refused by the control plane, so the desk is not handed out.
+    assert machine.system is not None and machine.system.log[:2] == ["clock", "entropy"]
+    assert machine.root is not None
+    assert "BUREAU_DESK_ID=d0000000000000abd" in (machine.root / "etc/bureau/agent.env").read_text()
+    assert handle is None
+    assert any("taken over before a restart" in line for line in progress)
