@@ -8,6 +8,13 @@ Two steps, so a pooled desk can do the first before its template is snapshotted:
 - ``bind_app``: the desk's services (settings, database, credentials, tools) and the extensions
   (files, vector stores, memory: their routers hold those services), and the lifespan's work.
 ``create_app`` does both (the cold path and tests).
+
+A pool template goes one step further: ``prebind_app`` builds the services and extensions for the
+settings every desk shares (data dir, workspace, tool user, memory on, limits) before any desk
+exists, with nothing opened (the database and LanceDB open in the lifespan). ``bind_app`` then
+only hands them the desk's own settings and credentials, provided the desk's settings agree with
+the prebuilt ones on everything but ``PER_DESK_SETTINGS``; otherwise it raises
+``PrebuiltMismatch`` and the caller builds a fresh app.
 """
 
 from __future__ import annotations
@@ -16,7 +23,9 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -43,6 +52,32 @@ API_PREFIXES = ("/v1", "/openai")
 DESK_PREFIX = "/desk/v1"
 WARM_PATH = "/.bureau-warm-routes"
 """Matches no route: a request to it walks (and so builds) every route of the app."""
+
+#: Settings a desk may set differently from the prebuilt services' (``prebind_app``): they are
+#: read when used (per request, run or call) or replaced by ``bind_app``, never captured while the
+#: services and extensions are built.
+PER_DESK_SETTINGS = frozenset(
+    {
+        "assistant_provider",
+        "assistant_chat_completion_endpoint",
+        "assistant_api_key",
+        "assistant_model",
+        "assistant_longer_context_model",
+        "assistant_max_tool_calls",
+        "embeddings_provider",
+        "embeddings_endpoint",
+        "embeddings_api_key",
+        "embeddings_model",
+        "agent_token",
+        "desk_id",
+        "control_plane_url",
+        "control_plane_ca_file",
+        "bootstrap_token_file",
+        "agent_port",
+        "agent_host",
+        "user_data_copies",
+    }
+)
 
 CORE_ROUTERS: list[APIRouter] = [
     runs.router,  # first: POST /threads/runs must win over POST /threads/{thread_id}
@@ -116,6 +151,41 @@ def build_app(*, mutual_tls: bool = False) -> FastAPI:
     return app
 
 
+class PrebuiltMismatch(ValueError):
+    """The desk's settings differ from the prebuilt services' (the names say where)."""
+
+
+@dataclass
+class _Prebuilt:
+    services: Services
+    extensions: Extensions
+    captured: dict[str, Any]
+
+
+def _captured(config: AgentConfig) -> dict[str, Any]:
+    return {k: v for k, v in config.model_dump().items() if k not in PER_DESK_SETTINGS}
+
+
+def _include_extensions(app: FastAPI, extensions: Extensions) -> None:
+    # After the core routers, as before: within a prefix the core routes still match first.
+    for prefix in API_PREFIXES:
+        for router in extensions.routers:
+            app.include_router(router, prefix=prefix, dependencies=_auth())
+    for router in extensions.desk_routers:
+        app.include_router(router, prefix=DESK_PREFIX, dependencies=_auth())
+
+
+def prebind_app(app: FastAPI, config: AgentConfig) -> None:
+    """Build the services and extensions (and mount their routes) for desks whose settings will
+    agree with ``config`` on everything but ``PER_DESK_SETTINGS``; nothing is opened."""
+    if getattr(app.state, "prebuilt", None) or getattr(app.state, "services", None):
+        raise RuntimeError("the app already has services")
+    services = build_services(config)
+    extensions = install_extensions(services)
+    _include_extensions(app, extensions)
+    app.state.prebuilt = _Prebuilt(services, extensions, _captured(config))
+
+
 def bind_app(
     app: FastAPI,
     config: AgentConfig,
@@ -128,22 +198,36 @@ def bind_app(
     """Give ``app`` its desk: the services over ``config``'s data dir and the extensions' routes.
 
     The database and the extensions open in the lifespan (when the server starts), not here.
+    With prebuilt services (``prebind_app``) they are reused when ``config`` agrees with them
+    (else ``PrebuiltMismatch``: build a fresh app).
     """
     if getattr(app.state, "services", None) is not None:
         raise RuntimeError("the app is already bound")
-    services = build_services(
-        config, clock=clock, model_factory=model_factory, credentials=credentials
-    )
-    extensions = install_extensions(services)
+    prebuilt: _Prebuilt | None = getattr(app.state, "prebuilt", None)
+    if prebuilt is not None:
+        wanted = _captured(config)
+        differ = sorted(k for k in wanted.keys() | prebuilt.captured.keys()
+                        if wanted.get(k) != prebuilt.captured.get(k))  # fmt: skip
+        if differ:
+            raise PrebuiltMismatch(f"settings differ from the prebuilt ones: {', '.join(differ)}")
+        services = prebuilt.services
+        services.config = config
+        services.credentials = credentials or Credentials(provider=from_config(config))
+        services.model_factory = model_factory or default_model_factory(config)
+        if clock is not None:
+            services.clock = clock
+        services.started_at = time.monotonic()
+        extensions = prebuilt.extensions
+        app.state.prebuilt = None
+    else:
+        services = build_services(
+            config, clock=clock, model_factory=model_factory, credentials=credentials
+        )
+        extensions = install_extensions(services)
+        _include_extensions(app, extensions)
     app.state.services = services
     app.state.extensions = extensions
     app.state.desk_id = desk_id or config.desk_id
-    # After the core routers, as before: within a prefix the core routes still match first.
-    for prefix in API_PREFIXES:
-        for router in extensions.routers:
-            app.include_router(router, prefix=prefix, dependencies=_auth())
-    for router in extensions.desk_routers:
-        app.include_router(router, prefix=DESK_PREFIX, dependencies=_auth())
     return services
 
 

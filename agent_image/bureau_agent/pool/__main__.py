@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bureau_agent.pool.launch import ForkLauncher, Prepared, enroll_and_serve
-from bureau_agent.pool.resume import POOL_TOKEN_FILE, Resumer
+from bureau_agent.pool.resume import AGENT_DATA_DIR, POOL_TOKEN_FILE, WORKSPACE_DIR, Resumer
 from bureau_agent.pool.server import PoolServer
 from bureau_agent.pool.system import HostSystem
 
@@ -93,6 +93,25 @@ def _rehearse() -> None:
             log.info("preload: rehearsal health check answered %d", status)
 
 
+def _prebind(app: FastAPI) -> None:
+    """The services every desk's settings share (cloud_init.render.agent_env writes these paths,
+    the tool user and memory on); a desk that differs gets fresh ones after enrolling."""
+    from bureau_agent.app import prebind_app
+    from bureau_agent.config import load_config
+
+    config = load_config(
+        None,
+        BUREAU_AGENT_DATA_DIR=Path(AGENT_DATA_DIR),
+        BUREAU_WORKSPACE_DIR=Path(WORKSPACE_DIR),
+        BUREAU_TOOL_USER="desk",
+        BUREAU_MEMORY="on",
+    )
+    try:
+        prebind_app(app, config)
+    except (OSError, ValueError) as exc:  # e.g. no `desk` user: the agent builds them later
+        log.info("preload: desk services not prebuilt: %s", exc)
+
+
 def preload() -> FastAPI:
     """Everything the agent needs that no desk decides, done now so the snapshot holds it (a
     cold import or a first request costs seconds under TCG); returns the agent's unbound app."""
@@ -105,6 +124,7 @@ def preload() -> FastAPI:
     _timed("server modules", _import_server)
     _timed("rehearsal", _rehearse)
     app: FastAPI = _timed("agent app", lambda: build_app(mutual_tls=True))
+    _timed("desk services", lambda: _prebind(app))
     _timed("route warm-up", lambda: warm_routes(app))
     # The clones share the template's memory copy-on-write: keep the collector off these objects.
     gc.collect()

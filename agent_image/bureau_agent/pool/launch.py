@@ -83,7 +83,7 @@ def enroll_and_serve(
     prepared: Prepared | None = None,
 ) -> None:
     """The child's work as the agent user: H4's enrollment, then H4's mutual-TLS server."""
-    from bureau_agent.app import bind_app, build_app
+    from bureau_agent.app import PrebuiltMismatch, bind_app, build_app
     from bureau_agent.cli import run_server, server_config
     from bureau_agent.config import load_config
     from bureau_agent.enroll import EnrollmentError, ensure_enrolled
@@ -98,7 +98,12 @@ def enroll_and_serve(
     report({"enrolled": True})
     started = time.perf_counter()
     app = prepared.app or build_app(mutual_tls=True)
-    bind_app(app, config, credentials=creds)
+    try:
+        bind_app(app, config, credentials=creds)
+    except PrebuiltMismatch as exc:
+        log.info("%s: building the agent's services now", exc)
+        app = build_app(mutual_tls=True)
+        bind_app(app, config, credentials=creds)
     listener = prepared.listener
     if listener is not None and not _usable(listener, config.agent_port):
         listener.close()  # e.g. a TLS-wrapped pool server, or the agent moved to another port
