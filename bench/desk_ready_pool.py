@@ -9,9 +9,13 @@ Builds (or reuses, in --data-dir) one pool template whose guest forward leads to
 double with the real PKI, then for each desk: prepares a slot (not timed: the pool does it in the
 background), restores the template's state into it (``restore``), resumes it with the desk's
 settings (``resume``: clock, reseed, identity, data disk, files) and waits for its enrollment
-(``enroll``: TLS key + POST /v1/agent/enroll), then measures the clone's PSS 5 s later (its agent
-may still be starting) and once the PSS of a restored, still paused clone. Prints p50s and
-writes the raw figures to bench/out/desk_ready_pool.json. The cold boot is bench/desk_ready.py.
+(``enroll``: TLS key + POST /v1/agent/enroll), then for the agent's first answer to
+``GET /desk/v1/health`` over mutual TLS (``app``: binding the desk's services, opening its
+database, serving), which is when the control plane marks a desk ready. ``ready`` is the sum.
+It measures the clone's PSS and private memory 5 s later, and once those of a restored, still
+paused clone. Prints p50s and writes the raw figures to bench/out/desk_ready_pool.json. The
+image is brought up to date with the agent sources first (its agent layer is rebuilt when they
+changed; the template follows the image). The cold boot is bench/desk_ready.py.
 """
 
 from __future__ import annotations
@@ -19,13 +23,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import httpx
+
 from orchestrator.drivers.base import DESK_SIZES
 from orchestrator.drivers.qemu_settings import QemuSettings
+from orchestrator.image import DEFAULT_IMAGE_NAME, build_image
 from orchestrator.pki import Pki
 from orchestrator.pool.clone import discard
 from orchestrator.pool.manager import PoolManager
@@ -34,7 +42,6 @@ from tests.helpers.servers import free_port, serve_asgi
 from tests.pool.conftest import PoolEnv
 from tests.pool.enroll_double import Enrollments, enroll_app
 from tests.pool.test_clones_vm import restore, restore_and_resume
-from tests.qemu.image import ensure_image
 
 
 @dataclass
@@ -43,30 +50,58 @@ class PoolTiming:
     restore_s: float
     resume_s: float
     enroll_s: float
+    app_s: float
     total_s: float
+    """restore + resume + enroll + app: from taking the slot to the agent's first health answer."""
     idle_pss_mib: float
+    idle_private_mib: float
 
 
-def pss_mib(pid: int) -> float:
+def memory_mib(pid: int) -> tuple[float, float]:
+    """(PSS, private = Private_Clean + Private_Dirty) of a process, MiB."""
+    fields: dict[str, int] = {}
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        if line.startswith("Pss:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+        name, _, rest = line.partition(":")
+        if name in ("Pss", "Private_Clean", "Private_Dirty"):
+            fields[name] = int(rest.split()[0])
+    return fields["Pss"] / 1024, (fields["Private_Clean"] + fields["Private_Dirty"]) / 1024
+
+
+async def agent_answers(env: PoolEnv, url: str, within_s: float = 120.0) -> None:
+    """Until ``GET /desk/v1/health`` answers 200 over mutual TLS (what the control plane waits
+    for before it marks a desk ready)."""
+    context = env.pki.agent_client_context()
+    context.check_hostname = False
+    deadline = time.monotonic() + within_s
+    async with httpx.AsyncClient(verify=context, timeout=30) as client:
+        while True:
+            try:
+                if (await client.get(f"{url}/desk/v1/health")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"the agent at {url} did not answer within {within_s:.0f}s")
+            await asyncio.sleep(0.02)
 
 
 async def one(env: PoolEnv, desk_id: str) -> tuple[PoolTiming, Path, int]:
     started = time.perf_counter()
     restored, answer, _ = await restore_and_resume(env, desk_id)
+    enrolled = time.perf_counter() - started
+    await agent_answers(env, restored.agent_url)
     total = time.perf_counter() - started
     enroll_ms = next(s.ms for s in answer.steps if s.name == "enroll")
     restore_s = restored.timings["restore_ms"] / 1000
     timing = PoolTiming(
         desk_id=desk_id,
         restore_s=restore_s,
-        resume_s=total - restore_s - enroll_ms / 1000,
+        resume_s=enrolled - restore_s - enroll_ms / 1000,
         enroll_s=enroll_ms / 1000,
+        app_s=total - enrolled,
         total_s=total,
         idle_pss_mib=0.0,
+        idle_private_mib=0.0,
     )
     return timing, restored.desk.path, restored.pid
 
@@ -81,7 +116,7 @@ async def run(env: PoolEnv, sequential: int, concurrent: int) -> dict[str, objec
     for i in range(sequential):
         timing, path, pid = await one(env, f"dsk_bench{i:02d}")
         await asyncio.sleep(5)  # let it settle, then measure the resumed clone
-        timing.idle_pss_mib = pss_mib(pid)
+        timing.idle_pss_mib, timing.idle_private_mib = memory_mib(pid)
         seq.append(timing)
         print(json.dumps(asdict(timing)), flush=True)
         await discard(path)
@@ -89,23 +124,30 @@ async def run(env: PoolEnv, sequential: int, concurrent: int) -> dict[str, objec
         results = await asyncio.gather(*(one(env, f"dsk_conc{i:02d}") for i in range(concurrent)))
         await asyncio.sleep(5)
         for timing, _, pid in results:
-            timing.idle_pss_mib = pss_mib(pid)
+            timing.idle_pss_mib, timing.idle_private_mib = memory_mib(pid)
             conc.append(timing)
             print(json.dumps(asdict(timing)), flush=True)
         for _, path, _ in results:
             await discard(path)
     paused = await restore(env, "dsk_paused")
     await asyncio.sleep(2)
-    paused_pss = pss_mib(paused.pid)
+    paused_pss, paused_private = memory_mib(paused.pid)
     await discard(paused.desk.path)
     summary = {
         "paused_clone_pss_mib": paused_pss,
-        "sequential_p50_total_s": p50([t.total_s for t in seq]),
+        "paused_clone_private_mib": paused_private,
+        "sequential_p50_ready_s": p50([t.total_s for t in seq]),
         "sequential_p50_restore_s": p50([t.restore_s for t in seq]),
         "sequential_p50_resume_s": p50([t.resume_s for t in seq]),
         "sequential_p50_enroll_s": p50([t.enroll_s for t in seq]),
-        "concurrent_p50_total_s": p50([t.total_s for t in conc]),
-        "resumed_pss_p50_mib": p50([t.idle_pss_mib for t in seq + conc]),
+        "sequential_p50_app_s": p50([t.app_s for t in seq]),
+        "concurrent_p50_ready_s": p50([t.total_s for t in conc]),
+        "concurrent_p50_app_s": p50([t.app_s for t in conc]),
+        "resumed_pss_p50_mib": p50([t.idle_pss_mib for t in seq]),
+        "resumed_private_p50_mib": p50([t.idle_private_mib for t in seq]),
+        "concurrent_pss_p50_mib": p50([t.idle_pss_mib for t in conc]),
+        "concurrent_private_p50_mib": p50([t.idle_private_mib for t in conc]),
+        "load_average": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "template_build_s": env.template.record.build_seconds,
     }
     return {
@@ -122,7 +164,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path("/var/tmp/bureau-bench-pool"))
     args = parser.parse_args()
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    ensure_image(args.data_dir)
+    build_image(args.data_dir, name=DEFAULT_IMAGE_NAME, progress=print)  # reused when current
     pki = Pki(args.data_dir / "test-tls", ["127.0.0.1", "10.0.2.100"])
     port_file = args.data_dir / "test-control-plane-port"
     port = int(port_file.read_text()) if port_file.exists() else free_port()
