@@ -6,6 +6,7 @@ temporary root directory, so the whole sequence runs without privileges.
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import grp
 import os
@@ -22,6 +23,28 @@ from typing import Protocol
 RNDRESEEDCRNG = 0x5207
 #: ``_IO(0x12, 97)``: drop a block device's buffer cache (the template cached another disk).
 BLKFLSBUF = 0x1261
+
+
+#: mount(2) flag of a bind mount.
+MS_BIND = 4096
+_EXT_MAGIC = 0xEF53
+
+
+def _libc() -> ctypes.CDLL:
+    """The C library the interpreter already links (``find_library`` would start ldconfig)."""
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def ext_uuid(device: str) -> str:
+    """The UUID of the ext2/3/4 file system on ``device``, read from its superblock (what
+    ``blkid -s UUID`` prints), without starting a process (each costs ~0.2 s under TCG)."""
+    with open(device, "rb") as handle:
+        handle.seek(1024)
+        block = handle.read(1024)
+    if len(block) < 0x78 or int.from_bytes(block[0x38:0x3A], "little") != _EXT_MAGIC:
+        raise SystemError_(f"{device} holds no ext2/3/4 file system")
+    raw = block[0x68:0x78].hex()
+    return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
 
 
 class SystemError_(Exception):
@@ -95,15 +118,19 @@ class HostSystem:
             raise SystemError_(f"cannot flush {device}: {exc.strerror}") from None
 
     def filesystem_uuid(self, device: str) -> str:
-        return _check(["blkid", "-o", "value", "-s", "UUID", device]).strip()
+        try:
+            return ext_uuid(device)
+        except OSError as exc:
+            raise SystemError_(f"cannot read the file system of {device}: {exc}") from None
 
     def mount(self, source: str, target: Path, *, fstype: str | None, bind: bool) -> None:
-        argv = ["mount"]
-        if bind:
-            argv.append("--bind")
-        elif fstype:
-            argv += ["-t", fstype]
-        _check([*argv, source, str(target)])
+        """mount(2) directly (``mount`` the program costs a process start under TCG)."""
+        flags = MS_BIND if bind else 0
+        kind = None if bind else (fstype or "ext4").encode()
+        result = _libc().mount(source.encode(), str(target).encode(), kind, flags, None)
+        if result != 0:
+            errno = ctypes.get_errno()
+            raise SystemError_(f"mount {source} on {target} failed: {os.strerror(errno)}")
 
     def chown(self, path: Path, user: str, group: str) -> None:
         try:
