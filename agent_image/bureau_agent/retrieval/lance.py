@@ -257,12 +257,15 @@ class TextIndex:
         self._optimizing = True
         try:
             for table in [self._text, *self._vectors.values()]:
-                await self._ensure_indexes(table, vector_index)
+                # Compact first: IVF trained on a table of many small fragments (as ingestion
+                # leaves it) partitioned 40k bench vectors into two giant lists (nprobes 1 already
+                # scanned 16-24k rows); trained after compaction, the lists are balanced.
                 with warnings.catch_warnings():
                     # prune=0 (after a user deletes memories) warns about concurrent readers in
                     # other processes; the agent is the only process using its database.
                     warnings.simplefilter("ignore", UserWarning)
                     await table.optimize(cleanup_older_than=prune)
+                await self._ensure_indexes(table, vector_index)
         finally:
             self._optimizing = False
 
