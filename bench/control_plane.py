@@ -5,20 +5,43 @@ subprocess, on SQLite and, when ``BUREAU_TEST_DATABASE_URL`` is set, on a fresh 
 database, then:
 
 1. creates N desks (default 500) from C concurrent clients (default 50): p50/p99 of POST /v1/desks;
-2. waits until every provisioning job is done: jobs/s end to end (first POST -> last job done),
-   job pickup latency (job created -> started, from the jobs table), lost/duplicated jobs;
-3. reads GET /v1/desks/{id} from C concurrent clients: p50/p99.
+2. waits until every desk is booting: jobs/s end to end (first POST -> the last desk's
+   ``booting`` event, polled from the database every 0.2 s: polling the API, as this benchmark
+   did before, loaded the server it measured), job pickup latency (job created -> started, from
+   the jobs table), lost/duplicated jobs;
+3. reads GET /v1/desks/{id} from C concurrent clients, closed loop (each client sends its next
+   request as soon as the previous one is answered): p50/p99 and requests/s;
+4. reads GET /v1/desks/{id} from one client, one request at a time (service time, no queueing);
+5. reads GET /v1/desks/{id} open loop: C clients together send R requests/s (default 200) on a
+   fixed schedule for a few seconds; latency counts from the scheduled send time, so a late
+   server is not hidden by clients that wait (no coordinated omission);
+6. creates 20 desks one at a time with the workers idle: pure pickup latency.
 
-Usage: ``.venv/bin/python -m bench.control_plane [--desks 500] [--concurrency 50]``.
-The agent wheel is a stand-in file (the scripted driver installs nothing).
+The load generator must not be the bottleneck on a small machine. It used to be 50 httpx
+clients in one asyncio process; on 2 shared cores that process competed with the server for CPU
+and added its own event-loop queueing to every latency. Now the concurrent phases run in
+``--client-processes`` processes (default 2), each with a minimal keep-alive HTTP/1.1 client over
+TLS on asyncio streams (about 0.2-0.3 ms of client CPU per request, printed below). Every client
+connects (TLS handshake) before the clock starts. The server's CPU time per request
+(``/proc/<pid>/stat`` before and after each phase) is printed too: one Python process serves the
+API (its GIL is its core), so in a closed loop with C clients the mean latency cannot be below
+about C x that CPU time, whatever the code does per request.
+
+Usage: ``.venv/bin/python -m bench.control_plane [--desks 500] [--concurrency 50]
+[--client-processes 2] [--open-rate 200]``. The agent wheel is a stand-in file (the scripted
+driver installs nothing).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
+import multiprocessing
 import os
 import platform
+import resource
 import secrets
 import shutil
 import ssl
@@ -29,8 +52,11 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import create_engine, text
@@ -67,7 +93,7 @@ def postgres_db(base: str) -> Iterator[str]:
 
 
 @contextmanager
-def control_plane(database_url: str, workdir: Path) -> Iterator[tuple[str, ssl.SSLContext]]:
+def control_plane(database_url: str, workdir: Path) -> Iterator[tuple[str, str, int]]:
     data_dir = workdir / "data"
     dist = data_dir / "dist"
     dist.mkdir(parents=True)
@@ -85,6 +111,8 @@ def control_plane(database_url: str, workdir: Path) -> Iterator[tuple[str, ssl.S
         "BUREAU_WORKER_CONCURRENCY": "8",
         "BUREAU_JOB_POLL_SECONDS": "0.05",
         "BUREAU_LOG_LEVEL": "warning",
+        # 520 creations by one user: measure the API, not the budget
+        "BUREAU_RATE_LIMIT_DESK_CREATE": "",
     }
     log = open(workdir / "serve.log", "wb")
     proc = subprocess.Popen(
@@ -96,14 +124,18 @@ def control_plane(database_url: str, workdir: Path) -> Iterator[tuple[str, ssl.S
     url = f"https://127.0.0.1:{port}"
     try:
         ca = data_dir / "tls" / "ca.pem"
-        wait_until(lambda: ca.exists(), timeout=120, message="CA written")
+        wait_until(
+            lambda: ca.exists() and b"END CERTIFICATE" in ca.read_bytes(),
+            timeout=120,
+            message="CA written",
+        )
         context = ssl.create_default_context(cafile=str(ca))
         wait_until(
             lambda: httpx.get(f"{url}/openapi.json", verify=context).status_code == 200,
             timeout=120,
             message="control plane up",
         )
-        yield url, context
+        yield url, str(ca), proc.pid
     finally:
         proc.terminate()
         try:
@@ -113,99 +145,264 @@ def control_plane(database_url: str, workdir: Path) -> Iterator[tuple[str, ssl.S
         log.close()
 
 
-async def _timed(client: httpx.AsyncClient, method: str, path: str, **kw: Any) -> tuple[float, Any]:
+class Http1:
+    """One keep-alive HTTP/1.1 connection over TLS; one request at a time (the load generator)."""
+
+    def __init__(self, url: str, context: ssl.SSLContext, token: str) -> None:
+        parsed = urlsplit(url)
+        self.host, self.port = str(parsed.hostname), int(parsed.port or 443)
+        self.context = context
+        self.prefix = (
+            f"Host: {self.host}:{self.port}\r\nAuthorization: Bearer {token}\r\n"
+            "Accept: application/json\r\n"
+        ).encode()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def connect(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(
+            self.host, self.port, ssl=self.context
+        )
+
+    async def call(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        if self.writer is None or self.reader is None:
+            await self.connect()
+        assert self.writer is not None and self.reader is not None
+        head = f"{method} {path} HTTP/1.1\r\n".encode() + self.prefix
+        if body:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n".encode()
+        self.writer.write(head + b"\r\n" + body)
+        raw = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(raw[9:12])
+        lower = raw.lower()
+        at = lower.find(b"\r\ncontent-length:")
+        if at < 0:
+            raise RuntimeError(f"{method} {path}: no content-length in {raw[:200]!r}")
+        length = int(lower[at + 17 : lower.index(b"\r\n", at + 2)])
+        return status, await self.reader.readexactly(length)
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(Exception):
+                await self.writer.wait_closed()
+
+
+async def _json_call(conn: Http1, method: str, path: str, body: Any = None) -> tuple[float, Any]:
+    payload = json.dumps(body).encode() if body is not None else b""
     start = time.perf_counter()
-    try:
-        response = await client.request(method, path, **kw)
-    except httpx.RemoteProtocolError:  # a keep-alive connection closed under us: retry once
-        start = time.perf_counter()
-        response = await client.request(method, path, **kw)
+    status, raw = await conn.call(method, path, payload)
     elapsed = (time.perf_counter() - start) * 1000
-    if response.status_code >= 400:
-        raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:200]}")
-    return elapsed, response.json()
+    if status >= 400:
+        raise RuntimeError(f"{method} {path}: {status} {raw[:200]!r}")
+    return elapsed, json.loads(raw)
 
 
-async def run_load(
-    url: str, context: ssl.SSLContext, desks: int, concurrency: int
-) -> dict[str, Any]:
-    headers = {"authorization": f"Bearer {ADMIN}"}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(
-        base_url=url, verify=context, headers=headers, limits=limits, timeout=60
-    ) as client:
-        user = (await client.post("/v1/users", json={"name": "bench"})).json()
-        client.headers["authorization"] = f"Bearer {user['token']}"
-        names = iter(range(desks))
-        create_ms: list[float] = []
-        ids: list[str] = []
+def _desk_body(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "provider": "openai",
+        "api_key": "sk-bench-" + secrets.token_hex(12),
+        "model": "gpt-4o-mini",
+    }
 
-        async def creator() -> None:
-            for n in names:
-                body = {
-                    "name": f"bench-{n}",
-                    "provider": "openai",
-                    "api_key": "sk-bench-" + secrets.token_hex(12),
-                    "model": "gpt-4o-mini",
-                }
-                elapsed, desk = await _timed(client, "POST", "/v1/desks", json=body)
-                create_ms.append(elapsed)
+
+@dataclass
+class Phase:
+    """What one client process does: ``kind`` in create|read|open, over ``conns`` connections."""
+
+    kind: str
+    url: str
+    ca: str
+    token: str
+    conns: int
+    items: list[Any]  # create: desk numbers; read: desk ids to GET (in order)
+    rate: float = 0.0  # open: this process's requests per second
+    duration: float = 0.0  # open: seconds
+
+
+async def _client(phase: Phase, ready: Any, go: Any) -> dict[str, Any]:
+    context = ssl.create_default_context(cafile=phase.ca)
+    conns = [Http1(phase.url, context, phase.token) for _ in range(phase.conns)]
+    await asyncio.gather(*(c.connect() for c in conns))
+    ready.set()
+    await asyncio.to_thread(go.wait)
+    latencies: list[float] = []
+    ids: list[str] = []
+    items = iter(phase.items)
+    first = time.perf_counter()
+    first_wall = time.time()
+
+    async def closed(conn: Http1) -> None:
+        for item in items:
+            if phase.kind == "create":
+                elapsed, desk = await _json_call(conn, "POST", "/v1/desks", _desk_body(item))
                 ids.append(desk["id"])
+            else:
+                elapsed, _ = await _json_call(conn, "GET", f"/v1/desks/{item}")
+            latencies.append(elapsed)
 
-        started = time.perf_counter()
-        await asyncio.gather(*(creator() for _ in range(concurrency)))
-        created_s = time.perf_counter() - started
+    async def scheduled(conn: Http1, k: int) -> None:
+        interval = phase.conns / phase.rate
+        offset = interval * k / phase.conns
+        n = 0
+        while True:
+            due = first + offset + n * interval
+            if due > first + phase.duration:
+                return
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            desk_id = phase.items[(n * phase.conns + k) % len(phase.items)]
+            status, _raw = await conn.call("GET", f"/v1/desks/{desk_id}")
+            if status != 200:
+                raise RuntimeError(f"GET /v1/desks/{desk_id}: {status}")
+            latencies.append((time.perf_counter() - due) * 1000)
+            n += 1
 
-        async def all_booted() -> float:
-            while True:
-                booted = 0
-                after: str | None = None
-                while True:
-                    params: dict[str, Any] = {"limit": 100, **({"after": after} if after else {})}
-                    page = (await client.get("/v1/desks", params=params)).json()
-                    booted += sum(d["state"] == "booting" for d in page["data"])
-                    after = page["next_cursor"]
-                    if not page["has_more"]:
-                        break
-                if booted >= desks:
-                    return time.perf_counter() - started
-                await asyncio.sleep(0.05)
+    if phase.kind == "open":
+        await asyncio.gather(*(scheduled(c, k) for k, c in enumerate(conns)))
+    else:
+        await asyncio.gather(*(closed(c) for c in conns))
+    last = time.perf_counter()
+    await asyncio.gather(*(c.close() for c in conns))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "latencies": latencies,
+        "ids": ids,
+        "first": first,
+        "first_wall": first_wall,
+        "last": last,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+    }
 
-        end_to_end_s = await all_booted()
-        read_ms: list[float] = []
-        reads = iter(range(desks * 4))
 
-        async def reader() -> None:
-            for n in reads:
-                elapsed, _ = await _timed(client, "GET", f"/v1/desks/{ids[n % len(ids)]}")
-                read_ms.append(elapsed)
+def _client_main(phase: Phase, ready: Any, go: Any, results: Any) -> None:
+    with contextlib.suppress(ImportError):
+        import uvloop
 
-        read_started = time.perf_counter()
-        await asyncio.gather(*(reader() for _ in range(concurrency)))
-        read_s = time.perf_counter() - read_started
-        serial_ms: list[float] = []
-        for n in range(200):  # one client, one request at a time: service time without queueing
-            elapsed, _ = await _timed(client, "GET", f"/v1/desks/{ids[n % len(ids)]}")
-            serial_ms.append(elapsed)
-        idle_ids: list[str] = []
-        for n in range(20):  # one at a time, workers idle: pure pickup latency
-            body = {
-                "name": f"idle-{n}",
-                "provider": "openai",
-                "api_key": "sk-bench-" + secrets.token_hex(12),
-                "model": "gpt-4o-mini",
-            }
-            idle_ids.append((await client.post("/v1/desks", json=body)).json()["id"])
-            await asyncio.sleep(0.3)
+        uvloop.install()
+    try:
+        results.put(asyncio.run(_client(phase, ready, go)))
+    except BaseException as exc:  # the parent reports it
+        ready.set()
+        results.put({"error": repr(exc)})
+
+
+def run_clients(phases: list[Phase], server_pid: int) -> dict[str, Any]:
+    """Run one phase in ``len(phases)`` client processes that start together once all have
+    connected; merged latencies, wall time, server and client CPU seconds."""
+    ctx = multiprocessing.get_context("fork")
+    go = ctx.Event()
+    results = ctx.Queue()
+    readies = [ctx.Event() for _ in phases]
+    procs = [
+        ctx.Process(target=_client_main, args=(phase, ready, go, results), daemon=True)
+        for phase, ready in zip(phases, readies, strict=True)
+    ]
+    for proc in procs:
+        proc.start()
+    for ready in readies:
+        ready.wait(120)
+    cpu_before = server_cpu_seconds(server_pid)
+    go.set()
+    parts = [results.get(timeout=900) for _ in procs]
+    cpu_after = server_cpu_seconds(server_pid)
+    for proc in procs:
+        proc.join(30)
+    errors = [p["error"] for p in parts if "error" in p]
+    if errors:
+        raise RuntimeError(f"a client process failed: {errors[0]}")
+    return {
+        "latencies": [x for p in parts for x in p["latencies"]],
+        "ids": [x for p in parts for x in p["ids"]],
+        "wall_s": max(p["last"] for p in parts) - min(p["first"] for p in parts),
+        "first_wall": min(p["first_wall"] for p in parts),
+        "server_cpu_s": cpu_after - cpu_before,
+        "client_cpu_s": sum(p["cpu_s"] for p in parts),
+    }
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """user + system CPU seconds of process ``pid`` (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _split(items: list[Any], parts: int) -> list[list[Any]]:
+    return [items[n::parts] for n in range(parts)]
+
+
+def _conns(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if n < total % parts else 0) for n in range(parts)]
+
+
+async def _main_client(url: str, context: ssl.SSLContext, token: str) -> Http1:
+    conn = Http1(url, context, token)
+    await conn.connect()
+    return conn
+
+
+def run_load(
+    url: str, ca: str, server_pid: int, database_url: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    desks, concurrency, nproc = args.desks, args.concurrency, args.client_processes
+    context = ssl.create_default_context(cafile=ca)
+    admin = httpx.Client(base_url=url, verify=context, headers={"authorization": f"Bearer {ADMIN}"})
+    token = admin.post("/v1/users", json={"name": "bench"}).json()["token"]
+    admin.close()
+    client = httpx.Client(
+        base_url=url, verify=context, headers={"authorization": f"Bearer {token}"}, timeout=60
+    )
+
+    def phases(kind: str, items: list[Any], **kw: Any) -> list[Phase]:
+        return [
+            Phase(kind, url, ca, token, conns, part, **kw)
+            for conns, part in zip(_conns(concurrency, nproc), _split(items, nproc), strict=True)
+        ]
+
+    numbers = [f"bench-{n}" for n in range(desks)]
+    created = run_clients(phases("create", numbers), server_pid)
+    ids = created["ids"]
+    # The end is read from the desks' own "booting" events (server clock), polled straight from
+    # the database at a slow pace: polling the API would load the server we measure.
+    last_booting = wait_until(
+        lambda: _booting(database_url, desks), timeout=600, interval=0.2, message="all booting"
+    )
+    assert last_booting is not None
+    end_to_end_s = last_booting.timestamp() - created["first_wall"]
+    order = [ids[n % len(ids)] for n in range(desks * 4)]
+    reads = run_clients(phases("read", order), server_pid)
+    opened = run_clients(
+        phases("open", ids, rate=args.open_rate / nproc, duration=args.open_seconds), server_pid
+    )
+
+    async def serial() -> list[float]:
+        conn = await _main_client(url, context, token)
+        out = []
+        for n in range(200):  # one client, one request at a time: service time, no queueing
+            elapsed, _ = await _json_call(conn, "GET", f"/v1/desks/{ids[n % len(ids)]}")
+            out.append(elapsed)
+        await conn.close()
+        return out
+
+    cpu_before = server_cpu_seconds(server_pid)
+    serial_ms = asyncio.run(serial())
+    serial_cpu = server_cpu_seconds(server_pid) - cpu_before
+    idle_ids: list[str] = []
+    for n in range(20):  # one at a time, workers idle: pure pickup latency
+        idle_ids.append(client.post("/v1/desks", json=_desk_body(f"idle-{n}")).json()["id"])
+        time.sleep(0.3)
+    client.close()
     return {
         "idle_ids": idle_ids,
         "ids": ids,
-        "create_ms": create_ms,
-        "created_s": created_s,
+        "create": created,
         "end_to_end_s": end_to_end_s,
-        "read_ms": read_ms,
+        "read": reads,
+        "open": opened,
         "serial_ms": serial_ms,
-        "read_rps": len(read_ms) / read_s,
+        "serial_cpu_ms": serial_cpu * 1000 / len(serial_ms),
     }
 
 
@@ -226,8 +423,6 @@ def job_stats(database_url: str, ids: list[str], idle_ids: list[str]) -> dict[st
     for row in rows:
         created, started = row[3], row[4]
         if isinstance(created, str):  # SQLite returns text through a plain engine
-            from datetime import datetime
-
             created, started = datetime.fromisoformat(created), datetime.fromisoformat(started)
         pickup = (started - created).total_seconds() * 1000
         (idle_pickups if row[0] in idle else pickups).append(pickup)
@@ -242,19 +437,42 @@ def job_stats(database_url: str, ids: list[str], idle_ids: list[str]) -> dict[st
     }
 
 
-def report(label: str, load: dict[str, Any], jobs: dict[str, Any], desks: int, conc: int) -> None:
-    print(f"\n== {label}: {desks} desks, concurrency {conc} ==")
+def _ms_per(cpu_s: float, count: int) -> float:
+    return cpu_s * 1000 / max(1, count)
+
+
+def report(
+    label: str, load: dict[str, Any], jobs: dict[str, Any], args: argparse.Namespace
+) -> None:
+    desks, conc = args.desks, args.concurrency
+    create, read, opened = load["create"], load["read"], load["open"]
+    print(f"\n== {label}: {desks} desks, concurrency {conc}, {args.client_processes} client "
+          f"processes, load average {os.getloadavg()[0]:.1f} ==")  # fmt: skip
     print(
-        f"POST /v1/desks      p50 {pct(load['create_ms'], 50):7.1f} ms   "
-        f"p99 {pct(load['create_ms'], 99):7.1f} ms   ({desks / load['created_s']:.0f} creates/s)"
+        f"POST /v1/desks      p50 {pct(create['latencies'], 50):7.1f} ms   "
+        f"p99 {pct(create['latencies'], 99):7.1f} ms   ({desks / create['wall_s']:.0f} creates/s; "
+        f"server CPU {_ms_per(create['server_cpu_s'], desks):.1f} ms per create incl. its job work)"
     )
+    n_read = len(read["latencies"])
+    per_get = _ms_per(read["server_cpu_s"], n_read)
     print(
-        f"GET /v1/desks/{{id}}  p50 {pct(load['read_ms'], 50):7.1f} ms   "
-        f"p99 {pct(load['read_ms'], 99):7.1f} ms   ({load['read_rps']:.0f} req/s)"
+        f"GET /v1/desks/{{id}}  p50 {pct(read['latencies'], 50):7.1f} ms   "
+        f"p99 {pct(read['latencies'], 99):7.1f} ms   ({n_read / read['wall_s']:.0f} req/s, "
+        f"closed loop, {conc} clients; server CPU {per_get:.2f} ms per GET -> "
+        f"{conc} x {per_get:.2f} = {conc * per_get:.0f} ms queue floor; "
+        f"client CPU {_ms_per(read['client_cpu_s'], n_read):.2f} ms per GET)"
+    )
+    n_open = len(opened["latencies"])
+    print(
+        f"GET, open loop      p50 {pct(opened['latencies'], 50):7.1f} ms   "
+        f"p99 {pct(opened['latencies'], 99):7.1f} ms   ({n_open / opened['wall_s']:.0f} req/s "
+        f"offered by {conc} clients for {args.open_seconds:.0f} s; max "
+        f"{max(opened['latencies'] or [float('nan')]):.1f} ms)"
     )
     print(
         f"GET, 1 client       p50 {pct(load['serial_ms'], 50):7.1f} ms   "
-        f"p99 {pct(load['serial_ms'], 99):7.1f} ms   (200 sequential requests)"
+        f"p99 {pct(load['serial_ms'], 99):7.1f} ms   (200 sequential requests; server CPU "
+        f"{load['serial_cpu_ms']:.2f} ms per GET)"
     )
     print(
         f"jobs end to end     {desks / load['end_to_end_s']:7.1f} jobs/s "
@@ -278,11 +496,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--desks", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--client-processes", type=int, default=2)
+    parser.add_argument("--open-rate", type=float, default=200.0, help="open-loop GETs per second")
+    parser.add_argument("--open-seconds", type=float, default=10.0)
+    parser.add_argument("--only", choices=["sqlite", "postgres"], default=None)
     args = parser.parse_args()
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
-    targets: list[tuple[str, Any]] = [("SQLite", None)]
-    if os.environ.get("BUREAU_TEST_DATABASE_URL"):
+    targets: list[tuple[str, Any]] = []
+    if args.only != "postgres":
+        targets.append(("SQLite", None))
+    if os.environ.get("BUREAU_TEST_DATABASE_URL") and args.only != "sqlite":
         targets.append(("PostgreSQL", os.environ["BUREAU_TEST_DATABASE_URL"]))
     for label, pg_base in targets:
         workdir = Path(tempfile.mkdtemp(prefix="bureau-bench-"))
@@ -291,15 +515,30 @@ def main() -> None:
                 dbs: Any = _sqlite(workdir)
             else:
                 dbs = postgres_db(pg_base)
-            with dbs as database_url, control_plane(database_url, workdir) as (url, context):
-                load = asyncio.run(run_load(url, context, args.desks, args.concurrency))
+            with dbs as database_url, control_plane(database_url, workdir) as (url, ca, pid):
+                load = run_load(url, ca, pid, database_url, args)
                 wait_until(
                     lambda: _done(database_url) >= args.desks + 20, timeout=120, message="jobs"
                 )
                 jobs = job_stats(database_url, load["ids"], load["idle_ids"])
-            report(label, load, jobs, args.desks, args.concurrency)
+            report(label, load, jobs, args)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _booting(database_url: str, desks: int) -> datetime | None:
+    """When the last of ``desks`` desks reached booting (None while some have not)."""
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        count, last = conn.execute(
+            text("SELECT count(*), max(at) FROM desk_events WHERE to_state = 'booting'")
+        ).one()
+    engine.dispose()
+    if int(count or 0) < desks:
+        return None
+    if isinstance(last, str):  # SQLite returns text through a plain engine
+        last = datetime.fromisoformat(last)
+    return last if last.tzinfo else last.replace(tzinfo=UTC)
 
 
 def _done(database_url: str) -> int:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -32,6 +33,9 @@ from orchestrator.models import (
 from orchestrator.validation import check_desk_update, key_hint
 
 S = DeskState
+_BY_ID = select(Desk).where(Desk.id == bindparam("desk_id"))
+"""Built once (every desk request runs it; ``session.get`` builds its statement each time)."""
+_BY_ID_LOCKED = _BY_ID.with_for_update()
 
 
 class DeskNotFound(Exception):
@@ -86,8 +90,12 @@ class Desks:
         self.driver_name = driver_name
 
     # --- reads ------------------------------------------------------------------------------
-    def get(self, desk_id: str, *, owner_only: bool = False) -> Desk:
-        desk = self.session.get(Desk, desk_id)
+    def get(self, desk_id: str, *, owner_only: bool = False, lock: bool = False) -> Desk:
+        """``lock`` (before a change): PostgreSQL locks the row, so the change is decided on the
+        committed state (a job's transition meanwhile waits, or happened first); the desk's row is
+        always locked before its jobs' rows. SQLite's write transaction holds the lock already."""
+        query = _BY_ID_LOCKED if lock else _BY_ID
+        desk = self.session.exec(query, params={"desk_id": desk_id}).first()
         if desk is None:
             raise DeskNotFound(desk_id)
         if desk.owner_id != self.actor.id and (owner_only or not self.actor.is_admin):
@@ -173,7 +181,7 @@ class Desks:
         return desk
 
     def update(self, desk_id: str, body: DeskUpdate) -> Desk:
-        desk = self.get(desk_id, owner_only=True)
+        desk = self.get(desk_id, owner_only=True, lock=True)
         check_desk_update(body)
         if desk.state in (S.DELETING.value, S.DELETED.value):
             raise DeskConflict(f"cannot change a desk that is {desk.state}", desk.state)
@@ -202,7 +210,7 @@ class Desks:
         return desk
 
     def start(self, desk_id: str) -> Desk:
-        desk = self.get(desk_id)
+        desk = self.get(desk_id, lock=True)
         if desk.state == S.FAILED.value and not desk.details.get("enrolled_at"):
             return self._act(desk, S.PENDING, "start", "provision", "retry provisioning")
         if desk.state not in (S.STOPPED.value, S.FAILED.value):
@@ -210,7 +218,7 @@ class Desks:
         return self._act(desk, S.STARTING, "start", "start", "start requested")
 
     def stop(self, desk_id: str) -> Desk:
-        desk = self.get(desk_id)
+        desk = self.get(desk_id, lock=True)
         if desk.state not in (S.READY.value, S.AWAITING_KEY.value, S.BOOTING.value,
                               S.ENROLLING.value):  # fmt: skip
             raise DeskConflict(f"cannot stop a desk that is {desk.state}", desk.state)
@@ -218,14 +226,14 @@ class Desks:
         return self._act(desk, S.STOPPING, "stop", "stop", "stop requested")
 
     def restart(self, desk_id: str) -> Desk:
-        desk = self.get(desk_id)
+        desk = self.get(desk_id, lock=True)
         if desk.state not in (S.READY.value, S.AWAITING_KEY.value):
             raise DeskConflict(f"cannot restart a desk that is {desk.state}", desk.state)
         return self._act(desk, S.STOPPING, "restart", "restart", "restart requested")
 
     def delete(self, desk_id: str) -> Desk:
         """Delete always works (from any state but deleted); running jobs are cancelled."""
-        desk = self.get(desk_id)
+        desk = self.get(desk_id, lock=True)
         if desk.state == S.DELETING.value:
             return desk
         if desk.state == S.DELETED.value:

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import update
-from sqlmodel import col
+from sqlmodel import Session, col
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -26,7 +26,7 @@ from tenacity import (
 )
 
 from cloud_init.render import render_desk
-from cloud_init.settings import AgentBootConfig, DeskBootSettings
+from cloud_init.settings import AgentBootConfig, AgentDist, DeskBootSettings
 from orchestrator.agent_client import AgentUnreachable
 from orchestrator.drivers.base import (
     DESK_SIZES,
@@ -37,7 +37,7 @@ from orchestrator.drivers.base import (
 )
 from orchestrator.jobs import queue
 from orchestrator.lifecycle import IllegalTransition, progress, transition
-from orchestrator.models import BootstrapToken, Desk, DeskState, Job, utcnow
+from orchestrator.models import BootstrapToken, Desk, DeskState, Job, JobState, utcnow
 from orchestrator.protocol import ProviderCredentials, ProviderUpdate
 from orchestrator.redaction import redact
 from orchestrator.runtime import Runtime
@@ -102,7 +102,7 @@ def move_now(
 ) -> Desk:
     """Transition if the desk is in one of ``expect``; otherwise abort the job."""
     with rt.db.session() as session:
-        desk = session.get(Desk, desk_id)
+        desk = session.get(Desk, desk_id, with_for_update=True)  # decide on the committed state
         if desk is None or DeskState(desk.state) not in expect:
             session.rollback()
             state = desk.state if desk else "missing"
@@ -125,19 +125,79 @@ def save_handle(desk: Desk, handle: DeskHandle) -> None:
     desk.updated_at = utcnow()
 
 
-def progress_fn(rt: Runtime, desk_id: str) -> ProgressFn:
-    """The driver's progress callback: redacted, stored as a ``progress`` event."""
-
-    def report(message: str) -> None:
-        text = redact(str(message), rt.escrow.values())[:2000]
-        with rt.db.session() as session:
-            desk = session.get(Desk, desk_id)
-            if desk is not None:
+def write_progress(rt: Runtime, desk_id: str, texts: list[str]) -> None:
+    """Store driver messages as ``progress`` events (one transaction)."""
+    if not texts:
+        return
+    with rt.db.session() as session:
+        desk = session.get(Desk, desk_id)
+        if desk is not None:
+            for text in texts:
                 progress(session, desk, text)
-                session.commit()
-        rt.notifier.notify()
+            session.commit()
+    rt.notifier.notify()
 
-    return report
+
+_WRITERS: set[asyncio.Task[None]] = set()
+"""Progress writers in flight (asyncio keeps only weak references to tasks)."""
+
+
+class Progress:
+    """A driver's progress callback (``ProgressFn``): each message redacted, stored as an event.
+
+    Drivers call it from worker threads or from the event loop. From a thread it writes at once.
+    On the loop it must not wait for the database (on SQLite a write waits for the write lock, and
+    the whole API with it): messages queue and a task writes them, in order, off the loop.
+    ``settle`` waits for those writes and hands back the messages not yet written, for the
+    caller's next transaction; ``flush`` writes them itself. Call one of them before a transition.
+    """
+
+    def __init__(self, rt: Runtime, desk_id: str) -> None:
+        self.rt = rt
+        self.desk_id = desk_id
+        self._pending: list[str] = []
+        self._writer: asyncio.Task[None] | None = None
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+
+    def __call__(self, message: str) -> None:
+        text = redact(str(message), self.rt.escrow.values())[:2000]
+        if self._loop is None or not self._on_loop():
+            write_progress(self.rt, self.desk_id, [text])
+            return
+        self._pending.append(text)
+        if self._writer is None or self._writer.done():
+            self._writer = self._loop.create_task(self._drain())
+            _WRITERS.add(self._writer)
+            self._writer.add_done_callback(_WRITERS.discard)
+
+    def _on_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await asyncio.to_thread(write_progress, self.rt, self.desk_id, batch)
+            except Exception:
+                log.exception("storing progress of desk %s failed", self.desk_id)
+
+    async def settle(self) -> list[str]:
+        """Wait for the writes in flight; return (and forget) the messages not written yet."""
+        unwritten, self._pending = self._pending, []
+        if self._writer is not None:
+            await asyncio.shield(self._writer)
+        return unwritten
+
+    async def flush(self) -> None:
+        unwritten = await self.settle()
+        if unwritten:
+            await asyncio.to_thread(write_progress, self.rt, self.desk_id, unwritten)
 
 
 def _wait(rt: Runtime) -> Callable[[RetryCallState], float]:
@@ -154,44 +214,61 @@ def _wait(rt: Runtime) -> Callable[[RetryCallState], float]:
     return wait
 
 
-async def with_retries(rt: Runtime, desk_id: str, call: Callable[[], Awaitable[T]]) -> T:
+async def with_retries(rt: Runtime, report: ProgressFn, call: Callable[[], Awaitable[T]]) -> T:
     """Run a driver call, retrying transient errors with exponential backoff."""
-    report = progress_fn(rt, desk_id)
 
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         report(f"transient driver error, retrying (attempt {state.attempt_number}): {error}")
 
-    async for attempt in AsyncRetrying(
-        retry=retry_if_exception_type(TransientDriverError),
-        wait=_wait(rt),
-        stop=stop_after_attempt(rt.settings.driver_retry_attempts),
-        before_sleep=before_sleep,
-        reraise=True,
-    ):
-        with attempt:
-            return await call()
+    try:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(TransientDriverError),
+            wait=_wait(rt),
+            stop=stop_after_attempt(rt.settings.driver_retry_attempts),
+            before_sleep=before_sleep,
+            reraise=True,
+        ):
+            with attempt:
+                return await call()
+    except Exception:
+        if isinstance(report, Progress):  # the driver's last words before the desk fails
+            await report.flush()
+        raise
     raise AssertionError("unreachable")  # pragma: no cover
 
 
 def new_bootstrap_token(rt: Runtime, desk_id: str) -> str:
     """A fresh single-use token for the desk (older unused ones are burnt); only its hash stays."""
-    token = new_token(BOOTSTRAP_TOKEN_PREFIX)
-    now = utcnow()
     with rt.db.session() as session:
-        session.execute(
-            update(BootstrapToken)
-            .where(col(BootstrapToken.desk_id) == desk_id, col(BootstrapToken.used_at).is_(None))
-            .values(used_at=now)
-        )
-        session.add(
-            BootstrapToken(
-                token_hash=hash_token(token),
-                desk_id=desk_id,
-                expires_at=now + timedelta(seconds=rt.settings.bootstrap_token_ttl),
-            )
-        )
+        token = add_bootstrap_token(rt, session, desk_id)
         session.commit()
+    return token
+
+
+def add_bootstrap_token(rt: Runtime, session: Session, desk_id: str) -> str:
+    """``new_bootstrap_token`` in the caller's transaction."""
+    burn_bootstrap_tokens(session, desk_id)
+    return issue_bootstrap_token(rt, session, desk_id)
+
+
+def burn_bootstrap_tokens(session: Session, desk_id: str) -> None:
+    session.execute(
+        update(BootstrapToken)
+        .where(col(BootstrapToken.desk_id) == desk_id, col(BootstrapToken.used_at).is_(None))
+        .values(used_at=utcnow())
+    )
+
+
+def issue_bootstrap_token(rt: Runtime, session: Session, desk_id: str) -> str:
+    token = new_token(BOOTSTRAP_TOKEN_PREFIX)
+    session.add(
+        BootstrapToken(
+            token_hash=hash_token(token),
+            desk_id=desk_id,
+            expires_at=utcnow() + timedelta(seconds=rt.settings.bootstrap_token_ttl),
+        )
+    )
     return token
 
 
@@ -204,8 +281,18 @@ def control_plane_url_for_guest(rt: Runtime) -> str:
 
 async def build_spec(rt: Runtime, desk: Desk) -> tuple[DeskSpec, DeskBootSettings]:
     """Render the desk's user-data (with a fresh bootstrap token) into a driver spec."""
-    dist = await asyncio.to_thread(rt.dist.ensure)
-    token = await asyncio.to_thread(new_bootstrap_token, rt, desk.id)
+
+    def build() -> tuple[DeskSpec, DeskBootSettings]:
+        dist = rt.dist.ensure()
+        return render_spec(rt, desk, new_bootstrap_token(rt, desk.id), dist)
+
+    return await asyncio.to_thread(build)
+
+
+def render_spec(
+    rt: Runtime, desk: Desk, token: str, dist: AgentDist
+) -> tuple[DeskSpec, DeskBootSettings]:
+    """The driver spec of ``desk`` with its user-data (CPU work: call it off the event loop)."""
     boot = DeskBootSettings(
         desk_id=desk.id,
         hostname=desk.name,
@@ -263,7 +350,7 @@ async def wait_healthy(rt: Runtime, desk_id: str, expect: tuple[DeskState, ...])
                     await move(rt, desk_id, S.READY, f"the agent is {health.status}", expect=expect)
                     return
         await asyncio.sleep(delay)
-        delay = min(delay * 2, 5.0)
+        delay = min(delay * 2, 0.5)  # a refused probe costs nothing; a pooled agent is up fast
     raise AgentUnreachable(
         f"the agent did not pass its health check within "
         f"{rt.settings.health_timeout_seconds:.0f}s ({last})"
@@ -273,32 +360,56 @@ async def wait_healthy(rt: Runtime, desk_id: str, expect: tuple[DeskState, ...])
 # --- handlers --------------------------------------------------------------------------------
 async def provision(rt: Runtime, job: Job) -> None:
     desk_id = str(job.desk_id)
-    desk = await load(rt, desk_id)
-    if desk.state == S.PENDING.value:
-        desk = await move(rt, desk_id, S.PROVISIONING, "provisioning", expect=(S.PENDING,))
-    elif desk.state != S.PROVISIONING.value:  # re-run after a crash finds it further along
-        raise JobAbort(f"desk {desk_id} is {desk.state}")
-    spec, boot = await build_spec(rt, desk)
-    report = progress_fn(rt, desk_id)
+    spec, boot = await asyncio.to_thread(_prepare_provision, rt, desk_id)
+    report = Progress(rt, desk_id)
     from orchestrator.pool import try_assign_from_pool  # the warm pool (qemu only; else None)
 
     handle = await try_assign_from_pool(rt.driver, spec, boot, report)
     if handle is None:
-        handle = await with_retries(rt, desk_id, lambda: rt.driver.create(spec, report))
-    await asyncio.to_thread(_store_created, rt, desk_id, handle)
+        handle = await with_retries(rt, report, lambda: rt.driver.create(spec, report))
+    unwritten = await report.settle()
+    await asyncio.to_thread(_store_created, rt, job, handle, unwritten)
     rt.notifier.notify()
 
 
-def _store_created(rt: Runtime, desk_id: str, handle: DeskHandle) -> None:
+def _prepare_provision(rt: Runtime, desk_id: str) -> tuple[DeskSpec, DeskBootSettings]:
+    """pending -> provisioning and a fresh bootstrap token in one transaction, then the spec.
+
+    A re-run after a crash finds the desk provisioning already and goes on from there.
+    """
     with rt.db.session() as session:
-        fresh = session.get(Desk, desk_id)
+        burn_bootstrap_tokens(session, desk_id)  # the tokens' rows, then the desk's: as enroll()
+        # Locked (PostgreSQL; SQLite's write lock is already ours): a delete committed meanwhile
+        # must not be overwritten by a transition decided on the state read before it.
+        desk = session.get(Desk, desk_id, with_for_update=True)
+        if desk is None or desk.state not in (S.PENDING.value, S.PROVISIONING.value):
+            session.rollback()
+            raise JobAbort(f"desk {desk_id} is {desk.state if desk else 'missing'}")
+        token = issue_bootstrap_token(rt, session, desk_id)
+        if desk.state == S.PENDING.value:
+            transition(session, desk, S.PROVISIONING, "provisioning")
+        session.commit()
+    rt.notifier.notify()
+    return render_spec(rt, desk, token, rt.dist.ensure())
+
+
+def _store_created(rt: Runtime, job: Job, handle: DeskHandle, notes: list[str]) -> None:
+    """The machine's handle, the driver's last messages, provisioning -> booting and the job's
+    end, in one transaction (the desk's row locked first: see ``queue.complete_in``)."""
+    with rt.db.session() as session:
+        fresh = session.get(Desk, str(job.desk_id), with_for_update=True)
         if fresh is None:
             raise JobAbort("desk vanished")
+        ended = queue.complete_in(session, job)
+        for note in notes:
+            progress(session, fresh, note)
         save_handle(fresh, handle)
         if fresh.state == S.PROVISIONING.value:
             transition(session, fresh, S.BOOTING, "the machine is up; waiting for the agent")
         session.add(fresh)
         session.commit()
+    if ended:
+        job.state = JobState.DONE.value
 
 
 async def verify(rt: Runtime, job: Job) -> None:
@@ -310,9 +421,10 @@ async def _start(rt: Runtime, desk_id: str) -> None:
     if desk.state != S.STARTING.value:
         raise JobAbort(f"desk {desk_id} is {desk.state}")
     spec, _boot = await build_spec(rt, desk)
-    report = progress_fn(rt, desk_id)
+    report = Progress(rt, desk_id)
     await rt.agents.forget(desk_id)
-    handle = await with_retries(rt, desk_id, lambda: rt.driver.start(spec, report))
+    handle = await with_retries(rt, report, lambda: rt.driver.start(spec, report))
+    await report.flush()
     await move(rt, desk_id, S.BOOTING, "the machine is up", expect=(S.STARTING,), handle=handle)
     await wait_healthy(rt, desk_id, (S.BOOTING,))
     await push_escrowed_key(rt, desk_id)
@@ -334,13 +446,15 @@ async def push_escrowed_key(rt: Runtime, desk_id: str) -> None:
             max_tool_calls=desk.max_tool_calls,
         )
     )
-    report = progress_fn(rt, desk_id)
+    report = Progress(rt, desk_id)
     try:
         await rt.agents.push_provider(desk_id, desk.agent_url, update)
     except AgentUnreachable as exc:
         report(f"the new key could not be delivered ({exc}); supply it again")
+        await report.flush()
         return
     report(f"key delivered to the agent ({desk.key_hint})")
+    await report.flush()
     if (await load(rt, desk_id)).state == S.AWAITING_KEY.value:
         await move(rt, desk_id, S.READY, "the agent has its key", expect=(S.AWAITING_KEY,))
 
@@ -353,8 +467,9 @@ async def _stop(rt: Runtime, desk_id: str) -> None:
     desk = await load(rt, desk_id)
     if desk.state != S.STOPPING.value:
         raise JobAbort(f"desk {desk_id} is {desk.state}")
-    report = progress_fn(rt, desk_id)
-    await with_retries(rt, desk_id, lambda: rt.driver.stop(desk_id, report))
+    report = Progress(rt, desk_id)
+    await with_retries(rt, report, lambda: rt.driver.stop(desk_id, report))
+    await report.flush()
     await rt.agents.forget(desk_id)
     await move(rt, desk_id, S.STOPPED, "stopped", expect=(S.STOPPING,))
 
@@ -379,8 +494,9 @@ async def destroy(rt: Runtime, job: Job) -> None:
     if desk.state != S.DELETING.value:
         raise JobAbort(f"desk {desk_id} is {desk.state}")
     rt.escrow.discard(desk_id)
-    report = progress_fn(rt, desk_id)
-    await with_retries(rt, desk_id, lambda: rt.driver.destroy(desk_id, report))
+    report = Progress(rt, desk_id)
+    await with_retries(rt, report, lambda: rt.driver.destroy(desk_id, report))
+    await report.flush()
     await rt.agents.forget(desk_id)
     await asyncio.to_thread(_burn_tokens, rt, desk_id)
     await move(rt, desk_id, S.DELETED, "deleted; no machine is left", expect=(S.DELETING,))

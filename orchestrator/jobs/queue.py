@@ -6,11 +6,14 @@ one writer at a time picks a job. A running job proves it is alive with ``heartb
 re-queues running jobs whose heartbeat is older than the stale limit (their worker died), up to
 ``max_attempts``. Cancellation sets ``cancel_requested``: queued jobs end at once, a running job's
 next heartbeat tells its worker to stop.
+
+A worker process asks ``has_due`` (a plain read) before it opens a write transaction, and takes as
+many jobs as it has free slots in one transaction (``acquire_many``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -51,33 +54,69 @@ def enqueue(
     return job
 
 
-def acquire(db: Database, worker_id: str, kinds: Iterable[str] | None = None) -> Job | None:
-    """Take the oldest due job, mark it running for ``worker_id``; None when nothing is due."""
+def _due(kinds: list[str] | None, now: datetime, limit: int) -> Any:
+    query = (
+        select(Job)
+        .where(Job.state == JobState.QUEUED.value, Job.run_after <= now)
+        .order_by(col(Job.run_after), col(Job.id))
+        .limit(limit)
+    )
+    if kinds is not None:
+        query = query.where(col(Job.kind).in_(kinds))
+    return query
+
+
+def has_due(db: Database, kinds: Iterable[str] | None = None) -> bool:
+    """Whether some job is due, read without a write transaction (no lock on SQLite).
+
+    Idle workers ask this before ``acquire_many`` so that an empty queue costs one indexed read,
+    not a ``BEGIN IMMEDIATE`` that would make every API write wait behind the poll.
+    """
+    kind_list = None if kinds is None else list(kinds)
+    query = (
+        select(Job.id).where(Job.state == JobState.QUEUED.value, Job.run_after <= utcnow()).limit(1)
+    )
+    if kind_list is not None:
+        query = query.where(col(Job.kind).in_(kind_list))
+    with db.read_session() as session:
+        return session.exec(query).first() is not None
+
+
+def acquire_many(
+    db: Database, worker_ids: Sequence[str], kinds: Iterable[str] | None = None
+) -> list[tuple[Job, str]]:
+    """Take up to ``len(worker_ids)`` of the oldest due jobs in one transaction, each marked
+    running for one of ``worker_ids`` (in order); returns (job, worker id) pairs."""
+    if not worker_ids:
+        return []
+    kind_list = None if kinds is None else list(kinds)
     with db.session() as session:
         now = _locked_now(session)
-        query = (
-            select(Job)
-            .where(Job.state == JobState.QUEUED.value, Job.run_after <= now)
-            .order_by(col(Job.run_after), col(Job.id))
-            .limit(1)
-        )
-        if kinds is not None:
-            query = query.where(col(Job.kind).in_(list(kinds)))
+        query = _due(kind_list, now, len(worker_ids))
         if not db.is_sqlite:
             query = query.with_for_update(skip_locked=True)
-        job = session.exec(query).first()
-        if job is None:
+        jobs = list(session.exec(query).all())
+        if not jobs:
             session.rollback()
-            return None
-        job.state = JobState.RUNNING.value
-        job.worker_id = worker_id
-        job.attempts += 1
-        job.heartbeat_at = now
-        job.started_at = now
-        job.updated_at = now
-        session.add(job)
+            return []
+        taken: list[tuple[Job, str]] = []
+        for job, worker_id in zip(jobs, worker_ids, strict=False):
+            job.state = JobState.RUNNING.value
+            job.worker_id = worker_id
+            job.attempts += 1
+            job.heartbeat_at = now
+            job.started_at = now
+            job.updated_at = now
+            session.add(job)
+            taken.append((job, worker_id))
         session.commit()
-        return job
+        return taken
+
+
+def acquire(db: Database, worker_id: str, kinds: Iterable[str] | None = None) -> Job | None:
+    """Take the oldest due job, mark it running for ``worker_id``; None when nothing is due."""
+    taken = acquire_many(db, [worker_id], kinds)
+    return taken[0][0] if taken else None
 
 
 def heartbeat(db: Database, job_id: str, worker_id: str) -> HeartbeatResult:
@@ -131,6 +170,27 @@ def _finish(
 
 def complete(db: Database, job_id: str, worker_id: str) -> bool:
     return _finish(db, job_id, worker_id, JobState.DONE)
+
+
+def complete_in(session: Session, job: Job) -> bool:
+    """Mark ``job`` done in the caller's transaction if its worker still holds it, so that the
+    handler's last write and the job's end commit together (one transaction fewer per job).
+
+    Lock the desk's row first (``with_for_update``): every transaction that changes a desk and
+    its jobs takes the desk's row, then the jobs' (``Desks.delete``/``stop`` then
+    ``cancel_for_desk``), or PostgreSQL deadlocks. After the commit, set ``job.state`` to done:
+    the worker then records nothing more.
+    """
+    result = session.execute(
+        update(Job)
+        .where(
+            col(Job.id) == job.id,
+            col(Job.worker_id) == job.worker_id,
+            col(Job.state) == JobState.RUNNING.value,
+        )
+        .values(state=JobState.DONE.value, error=None, updated_at=utcnow())
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def fail(db: Database, job_id: str, worker_id: str, error: str) -> bool:
@@ -204,6 +264,13 @@ def reap(db: Database, stale_seconds: float) -> tuple[list[Job], list[Job]]:
     """
     requeued: list[Job] = []
     failed: list[Job] = []
+    stale = select(Job.id).where(
+        Job.state == JobState.RUNNING.value,
+        col(Job.heartbeat_at) < utcnow() - timedelta(seconds=stale_seconds),
+    )
+    with db.read_session() as session:  # the usual answer, "none", without a write lock
+        if session.exec(stale.limit(1)).first() is None:
+            return requeued, failed
     with db.session() as session:
         cutoff = _locked_now(session) - timedelta(seconds=stale_seconds)
         query = select(Job).where(

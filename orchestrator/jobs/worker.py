@@ -1,14 +1,16 @@
 """The worker pool: N concurrent slots that acquire jobs, heartbeat, and record the outcome.
 
-Runs inside ``bureau serve`` (by default) or alone in ``bureau worker`` processes. A slot sleeps on
-the process's notifier (woken at once by jobs enqueued in this process) or polls every
-``job_poll_seconds`` (jobs enqueued by other processes).
+Runs inside ``bureau serve`` (by default) or alone in ``bureau worker`` processes. One dispatcher
+fills the free slots; when the queue is empty it sleeps on the process's notifier (woken at once by
+jobs enqueued in this process) or polls every ``job_poll_seconds`` (jobs enqueued by other
+processes) with a plain read, never a write transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -20,7 +22,7 @@ from orchestrator.drivers.base import DriverError
 from orchestrator.jobs import queue
 from orchestrator.jobs.handlers import HANDLERS, JobAbort, RetryLater
 from orchestrator.lifecycle import IllegalTransition, transition
-from orchestrator.models import Desk, DeskState, Job
+from orchestrator.models import Desk, DeskState, Job, JobState
 from orchestrator.redaction import redact
 from orchestrator.runtime import Runtime
 
@@ -37,7 +39,7 @@ def fail_desk(rt: Runtime, desk_id: str | None, reason: str) -> None:
     if not desk_id:
         return
     with rt.db.session() as session:
-        desk = session.get(Desk, desk_id)
+        desk = session.get(Desk, desk_id, with_for_update=True)
         if desk is None or desk.state in (S.FAILED.value, S.DELETED.value):
             return
         try:
@@ -57,31 +59,66 @@ class WorkerPool:
         self.jobs_run = 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run until ``stop`` is set; running jobs are cancelled and re-queued by the reaper."""
-        slots = [
-            asyncio.create_task(self._slot(stop, n), name=f"worker-slot-{n}")
-            for n in range(self.concurrency)
-        ]
-        try:
-            await stop.wait()
-        finally:
-            for task in slots:
-                task.cancel()
-            await asyncio.gather(*slots, return_exceptions=True)
+        """Run until ``stop`` is set; running jobs are cancelled and re-queued by the reaper.
 
-    async def _slot(self, stop: asyncio.Event, n: int) -> None:
-        slot_id = f"{self.worker_id}/{n}"
-        while not stop.is_set():
-            try:
-                job = await asyncio.to_thread(queue.acquire, self.rt.db, slot_id)
-            except Exception:
-                log.exception("acquiring a job failed")
-                await asyncio.sleep(1.0)
-                continue
-            if job is None:
-                await self.rt.notifier.wait(self.rt.settings.job_poll_seconds)
-                continue
-            await self._run(job, slot_id)
+        One dispatcher per process fills the free slots: it asks ``queue.has_due`` (a read) and,
+        only when something is due, takes up to one job per free slot in one write transaction.
+        It sleeps on the notifier (jobs enqueued in this process wake it at once) or for
+        ``job_poll_seconds`` (jobs enqueued by other processes), or until a slot frees up.
+        """
+        free = list(range(self.concurrency))
+        running: set[asyncio.Task[None]] = set()
+        poll = self.rt.settings.job_poll_seconds
+        stopped = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                if not free:
+                    await asyncio.wait({stopped, *running}, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                # Listen before looking: a job enqueued while we look still wakes us.
+                wake = asyncio.ensure_future(self.rt.notifier.wait(poll))
+                await asyncio.sleep(0)
+                try:
+                    taken = await asyncio.to_thread(self._take, [self._slot_id(n) for n in free])
+                except Exception:
+                    log.exception("acquiring a job failed")
+                    wake.cancel()
+                    await asyncio.sleep(1.0)
+                    continue
+                if taken:
+                    wake.cancel()
+                    for job, slot_id in taken:
+                        n = int(slot_id.rsplit("/", 1)[1])
+                        free.remove(n)
+                        task = asyncio.create_task(self._run(job, slot_id), name=f"job-{job.id}")
+                        running.add(task)
+                        task.add_done_callback(functools.partial(self._release, running, free, n))
+                    continue
+                await asyncio.wait({wake, stopped, *running}, return_when=asyncio.FIRST_COMPLETED)
+                wake.cancel()
+        finally:
+            stopped.cancel()
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
+    @staticmethod
+    def _release(
+        running: set[asyncio.Task[None]], free: list[int], n: int, task: asyncio.Task[None]
+    ) -> None:
+        running.discard(task)
+        free.append(n)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("worker slot %d failed", n, exc_info=task.exception())
+
+    def _slot_id(self, n: int) -> str:
+        return f"{self.worker_id}/{n}"
+
+    def _take(self, slot_ids: list[str]) -> list[tuple[Job, str]]:
+        db = self.rt.db
+        if not queue.has_due(db):
+            return []
+        return queue.acquire_many(db, slot_ids)
 
     async def _run(self, job: Job, slot_id: str) -> None:
         handler = HANDLERS.get(job.kind)
@@ -131,6 +168,8 @@ class WorkerPool:
 
     def _record(self, job: Job, slot_id: str, outcome: BaseException | None) -> None:
         db = self.rt.db
+        if outcome is None and job.state == JobState.DONE.value:
+            return  # the handler ended the job in its own last transaction (queue.complete_in)
         if outcome is None or isinstance(outcome, JobAbort):
             if not queue.complete(db, job.id, slot_id):
                 log.warning("job %s finished after its lease was lost (reaped)", job.id)

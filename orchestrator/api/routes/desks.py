@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 
-from orchestrator.api.deps import CurrentUser, DesksDep, ReadDesksDep, RuntimeDep
+from orchestrator.api.deps import CallerDep, CurrentUser, RuntimeDep
+from orchestrator.api.ratelimit import per_user
 from orchestrator.desks import Desks
 from orchestrator.keys import resolve, supply_key
 from orchestrator.models import (
@@ -30,34 +31,15 @@ def public(desk: Desk) -> DeskPublic:
     return DeskPublic.model_validate(desk, from_attributes=True)
 
 
-def _create(rt: Runtime, user: User, body: DeskCreate) -> Desk:
-    with rt.db.session() as session:
-        desk = Desks(session, user, rt.escrow, rt.driver.name).create(body)
-    rt.notifier.notify()
-    return desk
+def _json(body: DeskPublic | DeskList, status_code: int = status.HTTP_200_OK) -> Response:
+    """The body serialized once, by pydantic's Rust core (``response_model`` still documents
+    it; FastAPI would validate the model a second time and encode it in Python)."""
+    return Response(body.model_dump_json(), status_code=status_code, media_type="application/json")
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=DeskPublic)
-async def create_desk(body: DeskCreate, rt: RuntimeDep, user: CurrentUser) -> DeskPublic:
-    """Create a desk; the key goes to the in-memory escrow, never to the database."""
-    check_desk_create(body, allow_http=rt.settings.allow_http_endpoints)
-    if body.verify:
-        await list_models(
-            rt.settings, body.provider, body.api_key.get_secret_value(), body.endpoint
-        )
-    desk = await run_in_threadpool(_create, rt, user, body)
-    return public(desk)
-
-
-@router.get("", response_model=DeskList)
-def list_desks(
-    desks: ReadDesksDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    after: Annotated[str | None, Query(max_length=200)] = None,
-    all: Annotated[bool, Query(description="admins: every user's desks")] = False,
-) -> DeskList:
+def _page(desks: Desks, limit: int, after: str | None, everyone: bool) -> DeskList:
     try:
-        page = desks.page(limit=limit, after=after, everyone=all)
+        page = desks.page(limit=limit, after=after, everyone=everyone)
     except ValueError as exc:
         raise InvalidInput(("query", "after"), str(exc)) from None
     return DeskList(
@@ -65,44 +47,71 @@ def list_desks(
     )
 
 
+def _create(rt: Runtime, user: User, body: DeskCreate) -> Desk:
+    with rt.db.session() as session:
+        desk = Desks(session, user, rt.escrow, rt.driver.name).create(body)
+    rt.notifier.notify()
+    return desk
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DeskPublic,
+    dependencies=[Depends(per_user("desk_create", "desk creations"))],
+)
+async def create_desk(body: DeskCreate, rt: RuntimeDep, user: CurrentUser) -> Response:
+    """Create a desk; the key goes to the in-memory escrow, never to the database."""
+    check_desk_create(body, allow_http=rt.settings.allow_http_endpoints)
+    if body.verify:
+        await list_models(
+            rt.settings, body.provider, body.api_key.get_secret_value(), body.endpoint
+        )
+    desk = await run_in_threadpool(_create, rt, user, body)
+    return _json(public(desk), status.HTTP_201_CREATED)
+
+
+@router.get("", response_model=DeskList)
+async def list_desks(
+    caller: CallerDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    after: Annotated[str | None, Query(max_length=200)] = None,
+    all: Annotated[bool, Query(description="admins: every user's desks")] = False,
+) -> Response:
+    return _json(await caller.read(lambda desks: _page(desks, limit, after, all)))
+
+
 @router.get("/{desk_id}", response_model=DeskPublic)
-def get_desk(desk_id: str, desks: ReadDesksDep) -> DeskPublic:
-    return public(desks.get(desk_id))
+async def get_desk(desk_id: str, caller: CallerDep) -> Response:
+    return _json(await caller.read(lambda desks: public(desks.get(desk_id))))
 
 
 @router.patch("/{desk_id}", response_model=DeskPublic)
-def patch_desk(desk_id: str, body: DeskUpdate, desks: DesksDep, rt: RuntimeDep) -> DeskPublic:
-    desk = desks.update(desk_id, body)
-    rt.notifier.notify()
-    return public(desk)
+async def patch_desk(desk_id: str, body: DeskUpdate, caller: CallerDep) -> Response:
+    return _json(await caller.write(lambda desks: public(desks.update(desk_id, body))))
 
 
-@router.delete("/{desk_id}", status_code=status.HTTP_202_ACCEPTED, response_model=DeskPublic)
-def delete_desk(desk_id: str, desks: DesksDep, rt: RuntimeDep) -> DeskPublic:
-    desk = desks.delete(desk_id)
-    rt.notifier.notify()
-    return public(desk)
+_ACCEPTED = status.HTTP_202_ACCEPTED
 
 
-@router.post("/{desk_id}/start", status_code=status.HTTP_202_ACCEPTED, response_model=DeskPublic)
-def start_desk(desk_id: str, desks: DesksDep, rt: RuntimeDep) -> DeskPublic:
-    desk = desks.start(desk_id)
-    rt.notifier.notify()
-    return public(desk)
+@router.delete("/{desk_id}", status_code=_ACCEPTED, response_model=DeskPublic)
+async def delete_desk(desk_id: str, caller: CallerDep) -> Response:
+    return _json(await caller.write(lambda desks: public(desks.delete(desk_id))), _ACCEPTED)
 
 
-@router.post("/{desk_id}/stop", status_code=status.HTTP_202_ACCEPTED, response_model=DeskPublic)
-def stop_desk(desk_id: str, desks: DesksDep, rt: RuntimeDep) -> DeskPublic:
-    desk = desks.stop(desk_id)
-    rt.notifier.notify()
-    return public(desk)
+@router.post("/{desk_id}/start", status_code=_ACCEPTED, response_model=DeskPublic)
+async def start_desk(desk_id: str, caller: CallerDep) -> Response:
+    return _json(await caller.write(lambda desks: public(desks.start(desk_id))), _ACCEPTED)
 
 
-@router.post("/{desk_id}/restart", status_code=status.HTTP_202_ACCEPTED, response_model=DeskPublic)
-def restart_desk(desk_id: str, desks: DesksDep, rt: RuntimeDep) -> DeskPublic:
-    desk = desks.restart(desk_id)
-    rt.notifier.notify()
-    return public(desk)
+@router.post("/{desk_id}/stop", status_code=_ACCEPTED, response_model=DeskPublic)
+async def stop_desk(desk_id: str, caller: CallerDep) -> Response:
+    return _json(await caller.write(lambda desks: public(desks.stop(desk_id))), _ACCEPTED)
+
+
+@router.post("/{desk_id}/restart", status_code=_ACCEPTED, response_model=DeskPublic)
+async def restart_desk(desk_id: str, caller: CallerDep) -> Response:
+    return _json(await caller.write(lambda desks: public(desks.restart(desk_id))), _ACCEPTED)
 
 
 def _resolve(rt: Runtime, user: User, desk_id: str, body: ProviderUpdateIn) -> ResolvedProvider:
@@ -110,7 +119,11 @@ def _resolve(rt: Runtime, user: User, desk_id: str, body: ProviderUpdateIn) -> R
         return resolve(rt, Desks(session, user, rt.escrow, rt.driver.name), desk_id, body)
 
 
-@router.put("/{desk_id}/provider", response_model=DeskPublic)
+@router.put(
+    "/{desk_id}/provider",
+    response_model=DeskPublic,
+    dependencies=[Depends(per_user("key_update", "key updates"))],
+)
 async def put_provider(
     desk_id: str, body: ProviderUpdateIn, rt: RuntimeDep, user: CurrentUser
 ) -> DeskPublic:
