@@ -233,7 +233,10 @@ async def with_retries(rt: Runtime, report: ProgressFn, call: Callable[[], Await
                 return await call()
     except Exception:
         if isinstance(report, Progress):  # the driver's last words before the desk fails
-            await report.flush()
+            try:
+                await report.flush()
+            except Exception:  # keep the driver's error, not the progress write's
+                log.exception("storing progress of desk %s failed", report.desk_id)
         raise
     raise AssertionError("unreachable")  # pragma: no cover
 

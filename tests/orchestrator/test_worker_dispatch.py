@@ -1,7 +1,7 @@
 """The worker dispatcher and the queue's cheap paths, on SQLite and PostgreSQL: an idle pool or
 reaper opens no write transaction, a job enqueued in this process wakes an idle pool at once,
-``acquire_many`` hands each due job to one slot, and SQLite's in-process write mutex is freed
-however a write session ends."""
+``acquire_many`` hands each due job to one slot, SQLite's in-process write mutex is freed however
+a write session ends, and a driver's progress reported on the event loop never waits for it."""
 
 from __future__ import annotations
 
@@ -12,14 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import event, text
 from sqlmodel import col, select
 
+from orchestrator.desks import Desks
 from orchestrator.drivers.scripted import ScriptedDriver
 from orchestrator.jobs import queue
+from orchestrator.jobs.handlers import Progress
 from orchestrator.jobs.maintenance import reap_once
 from orchestrator.jobs.worker import WorkerPool
-from orchestrator.models import Job
+from orchestrator.models import DeskCreate, DeskEvent, Job, User
 from orchestrator.runtime import Runtime, build_runtime
 from tests.helpers.wait import wait_until
 from tests.orchestrator.conftest import make_settings
@@ -188,3 +191,46 @@ def test_a_write_session_left_without_commit_frees_the_write_lock(runtime: Runti
     assert written == [3]
     with db.read_session() as session:
         assert session.execute(text("SELECT n FROM scratch")).scalars().all() == [3]
+
+
+def test_progress_reported_on_the_event_loop_does_not_wait_for_the_write_lock(runtime: Runtime):
+    if not runtime.db.is_sqlite:
+        pytest.skip("PostgreSQL has row locks: a progress insert never waits for a desk update")
+    with runtime.db.session() as session:
+        user = User(name="progress")
+        session.add(user)
+        session.commit()
+        body = DeskCreate(
+            name="progress", provider="openai", api_key=SecretStr("sk-x" * 8), model="m"
+        )
+        desk_id = Desks(session, user, runtime.escrow, "scripted").create(body).id
+    holding, release = threading.Event(), threading.Event()
+    released: list[bool] = []
+
+    def holder() -> None:  # holds SQLite's write lock until the loop says so (or gives up)
+        with runtime.db.session() as session:
+            session.execute(text("UPDATE desks SET model = model"))
+            holding.set()
+            released.append(release.wait(30))
+            session.commit()
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    holding.wait(30)
+
+    async def scenario() -> None:
+        report = Progress(runtime, desk_id)
+        report("step one")  # returns at once: the write waits off the loop
+        release.set()
+        await report.flush()
+
+    asyncio.run(scenario())
+    thread.join(60)
+    assert released == [True]
+    with runtime.db.read_session() as session:
+        messages = session.exec(
+            select(DeskEvent.message).where(
+                DeskEvent.desk_id == desk_id, DeskEvent.kind == "progress"
+            )
+        ).all()
+    assert list(messages) == ["step one"]
