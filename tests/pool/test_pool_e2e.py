@@ -2,7 +2,9 @@
 
 The control plane builds the template itself (minutes under TCG), prepares one slot; a new desk
 is then restored from it, resumed, enrolled and ready; a run through the proxy works inside it;
-the pool refills. The cold path beside it is tests/e2e (same control plane, pool size 0).
+the pool refills; the pooled desk, stopped and started again through the API (the control plane's
+start job: a cold boot of the clone's own disks), keeps its thread and memory. The cold path
+beside it is tests/e2e (same control plane, pool size 0).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
 
 import pytest
 
@@ -80,6 +84,14 @@ def test_pool_prepares_a_slot(pool_stack: Stack) -> None:
     )
 
 
+def _print_timeline(events: list[dict[str, Any]]) -> None:
+    """Seconds since the first event, for bench/RESULTS.md (run with -s); never asserted."""
+    first = datetime.fromisoformat(events[0]["at"])
+    for event in events:
+        offset = (datetime.fromisoformat(event["at"]) - first).total_seconds()
+        print(f"{offset:7.2f} s  {event['to_state']:<12} {event['message']}")
+
+
 def test_desk_from_the_pool_becomes_ready(pool_stack: Stack) -> None:
     key = f"sk-pool-{uuid.uuid4().hex}"
     pool_stack.keys.append(key)
@@ -92,6 +104,7 @@ def test_desk_from_the_pool_becomes_ready(pool_stack: Stack) -> None:
     assert response.status_code == 201, response.text
     pool_stack.desk_id = response.json()["id"]
     events = follow_events(pool_stack, {"ready", "failed", "awaiting_key"})
+    _print_timeline(events)
     states = [e["to_state"] for e in events if e["kind"] == "transition"]
     assert states[-1] == "ready", events[-5:]
     messages = [e["message"] or "" for e in events]
@@ -123,3 +136,23 @@ def test_pooled_desk_seed_and_logs_hold_no_key(pool_stack: Stack) -> None:
         assert pool_stack.keys[0].encode() not in (desk_dir / name).read_bytes(), name
     log = (pool_stack.tmp / "control-plane.log").read_text()
     assert pool_stack.keys[0] not in log
+
+
+def test_a_pooled_desk_stops_starts_cold_and_keeps_its_thread_and_memory(pool_stack: Stack) -> None:
+    """Stop, then the control plane's start job boots the clone's own disks cold (no pool)."""
+    run_text(pool_stack, '[[tool:remember {"text": "the pool codeword is saffron"}]]')
+    with pool_stack.client() as client:
+        assert client.post(f"/v1/desks/{pool_stack.desk_id}/stop").status_code == 202
+        follow_events(pool_stack, {"stopped", "failed"})
+        assert client.get(f"/v1/desks/{pool_stack.desk_id}").json()["state"] == "stopped"
+        assert client.post(f"/v1/desks/{pool_stack.desk_id}/start").status_code == 202
+    events = follow_events(pool_stack, {"ready", "failed", "awaiting_key"}, timeout=1200)
+    _print_timeline(events)
+    assert events[-1]["to_state"] == "ready", events[-5:]
+    messages = pool_stack.openai().beta.threads.messages.list(pool_stack.thread_id, order="asc")
+    texts = [m.content[0].text.value for m in messages.data if m.content[0].type == "text"]
+    assert any("cat /etc/hostname" in text for text in texts), texts
+    with pool_stack.client() as client:
+        memory = client.get(f"/v1/desks/{pool_stack.desk_id}/agent/desk/v1/memory")
+    assert memory.status_code == 200, memory.text
+    assert any("saffron" in item["text"] for item in memory.json()["data"])
