@@ -33,7 +33,7 @@ deb $mirror $suite-updates main
 SOURCES
 # Small initrd with only what a virtio guest needs: faster to load and unpack under TCG.
 mkdir -p "$rootfs/etc/initramfs-tools/conf.d"
-printf 'MODULES=list\nCOMPRESS=lz4\n' >"$rootfs/etc/initramfs-tools/conf.d/bureau.conf"
+printf 'MODULES=list\nCOMPRESS=lz4\nRESUME=none\n' >"$rootfs/etc/initramfs-tools/conf.d/bureau.conf"
 printf 'virtio_pci\nvirtio_blk\nvirtio_net\next4\n' >"$rootfs/etc/initramfs-tools/modules"
 
 echo "stage: packages (${#packages[@]})"

@@ -39,9 +39,20 @@ for unit in e2scrub_reap.service e2scrub_all.timer e2scrub_all.service \
     man-db.timer fstrim.timer getty@tty1.service serial-getty@ttyS0.service \
     systemd-pstore.service systemd-binfmt.service keyboard-setup.service console-setup.service \
     systemd-hwdb-update.service ldconfig.service \
-    cloud-init-local.service cloud-config.service; do
+    cloud-init-local.service cloud-config.service cloud-final.service cloud-init-hotplugd.socket \
+    modprobe@drm.service modprobe@dm_mod.service modprobe@loop.service modprobe@fuse.service \
+    sys-kernel-debug.mount sys-kernel-tracing.mount sys-fs-fuse-connections.mount \
+    dev-hugepages.mount systemd-network-generator.service systemd-journal-flush.service \
+    systemd-update-utmp.service systemd-update-utmp-runlevel.service dpkg-db-backup.timer; do
     systemctl mask "$unit"
 done
+# cloud-init's generator runs ds-identify (a long shell script) at boot and on every
+# daemon-reload only to decide whether cloud-init runs: here it always does.
+install -d /etc/systemd/system-generators /etc/systemd/system/multi-user.target.wants
+ln -sf /dev/null /etc/systemd/system-generators/cloud-init-generator
+ln -sf /lib/systemd/system/cloud-init.target /etc/systemd/system/multi-user.target.wants/cloud-init.target
+install -d /etc/systemd/system/cloud-init.service.d
+install -m 0644 "$files/cloud-init.service.d/bureau.conf" /etc/systemd/system/cloud-init.service.d/bureau.conf
 systemctl set-default multi-user.target
 
 # Each desk gets its own machine id at first boot.
@@ -49,4 +60,8 @@ systemctl set-default multi-user.target
 rm -f /var/lib/dbus/machine-id
 passwd -l root
 # No SSH server in the image: ssh-keygen stays absent, cloud-init's ssh module skips host keys.
+
+# Boot modules: no autoloading of what a desk never uses; an initrd without udev.
+install -m 0644 "$files/modprobe.d/bureau-blacklist.conf" /etc/modprobe.d/bureau-blacklist.conf
+install -m 0755 "$files/initramfs-tools/zz-bureau-no-udev" /etc/initramfs-tools/hooks/zz-bureau-no-udev
 update-initramfs -u -k all

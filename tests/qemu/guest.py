@@ -110,7 +110,10 @@ WantedBy=multi-user.target
             },
         ],
         "runcmd": [
-            ["systemctl", "enable", "--now", "--no-block", "bureau-test-agent.service"],
+            # The image runs runcmd in cloud-init's init stage (before sysinit.target): never
+            # block on a start job there, and skip the daemon-reload that `enable` would do.
+            ["systemctl", "--no-reload", "enable", "bureau-test-agent.service"],
+            ["systemctl", "--no-block", "start", "bureau-test-agent.service"],
             ["sh", "-c", f"echo {marker} > /mnt/data/marker && sync"],
             ["/usr/local/sbin/bureau-probes"],
             # Boot profile on the console (diagnostics for slow boots; not asserted).
@@ -119,7 +122,7 @@ WantedBy=multi-user.target
                 "-c",
                 "(systemctl is-system-running --wait >/dev/null 2>&1; "
                 "systemd-analyze; systemd-analyze blame | head -12; "
-                "systemd-analyze critical-chain cloud-final.service) >/dev/ttyS0 2>&1 &",
+                "systemd-analyze critical-chain cloud-init.service) >/dev/ttyS0 2>&1 &",
             ],
         ],
     }
