@@ -771,7 +771,26 @@ class HcloudPool:
             f"pool: pool server {slot.slot_id} resumed and enrolled in {total_ms:.0f} ms "
             f"(takeover {took_over_ms:.0f} ms)"
         )
-        ipv4 = str(outputs.get("ipv4") or slot.ipv4)
+        return self._handle(
+            spec,
+            slot,
+            outputs,
+            ipv4=str(outputs.get("ipv4") or slot.ipv4),
+            location=str(slot.outputs["pool"]["location"]),
+            pool_total_ms=f"{total_ms:.0f}",
+        )
+
+    def _handle(
+        self,
+        spec: DeskSpec,
+        slot: Slot,
+        outputs: dict[str, Any],
+        *,
+        ipv4: str,
+        location: str,
+        **extra: str,
+    ) -> DeskHandle:
+        """The desk's handle on the server it took over (the same details as a cold desk's)."""
         return DeskHandle(
             desk_id=spec.desk_id,
             driver=self.driver.name,
@@ -781,10 +800,10 @@ class HcloudPool:
                 "volume_id": str(outputs.get("volume_id", "")),
                 "ipv4": ipv4,
                 "ipv6": str(outputs.get("ipv6") or ""),
-                "location": str(slot.outputs["pool"]["location"]),
+                "location": location,
                 "server_type": slot.server_type,
                 "pool_slot": slot.slot_id,
-                "pool_total_ms": f"{total_ms:.0f}",
+                **extra,
             },
         )
 
@@ -816,20 +835,12 @@ class HcloudPool:
             report(f"pool: {exc}")
             return None
         self.stats.assigned += 1
-        ipv4 = str(outputs["ipv4"])
-        return DeskHandle(
-            desk_id=spec.desk_id,
-            driver=self.driver.name,
-            agent_url=self.driver.agent_url_for(ipv4, slot.agent_port),
-            details={
-                "server_id": str(outputs.get("server_id", "")),
-                "volume_id": str(outputs.get("volume_id", "")),
-                "ipv4": ipv4,
-                "ipv6": str(outputs.get("ipv6") or ""),
-                "location": str(desk.get("location", "")),
-                "server_type": slot.server_type,
-                "pool_slot": slot.slot_id,
-            },
+        return self._handle(
+            spec,
+            slot,
+            outputs,
+            ipv4=str(outputs["ipv4"]),
+            location=str(desk.get("location", "")),
         )
 
     async def _discard_claimed(self, slot: Slot, spec: DeskSpec, report: ProgressFn) -> None:
