@@ -112,18 +112,7 @@ class Inventory:
 
     def of_desk(self, desk_id: str) -> DeskInventory:
         selector = f"{MANAGED_SELECTOR},desk-id={desk_id}"
-        return DeskInventory(
-            desk_id,
-            servers=translate(
-                "list servers", lambda: self.client.servers.get_all(label_selector=selector)
-            ),
-            volumes=translate(
-                "list volumes", lambda: self.client.volumes.get_all(label_selector=selector)
-            ),
-            firewalls=translate(
-                "list firewalls", lambda: self.client.firewalls.get_all(label_selector=selector)
-            ),
-        )
+        return self._listed(desk_id, selector)
 
     def power_on_if_off(self, desk_id: str, progress: Callable[[str], None]) -> bool:
         """Power on the desk's server when someone shut it down from inside (Pulumi does not
@@ -148,6 +137,10 @@ class Inventory:
 
     def labelled(self, selector: str) -> DeskInventory:
         """Every resource matching ``selector`` (a Hetzner label selector)."""
+        return self._listed(selector, selector)
+
+    def _listed(self, key: str, selector: str) -> DeskInventory:
+        """Servers, volumes and firewalls matching ``selector``, filed under ``key``."""
         return DeskInventory(
             selector,
             servers=translate(
