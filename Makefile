@@ -27,9 +27,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy orchestrator cloud_init infra agent_image/bureau_agent tests bench
 
+# Two workers: the VM tests (one xdist group, one worker) run beside the rest.
+PYTEST_WORKERS ?= 2
+
 # pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
 pytest: $(STAMP)
-	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=25 $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
 ## Set up and pass the tests: ruff, mypy, pytest.

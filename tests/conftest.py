@@ -22,15 +22,23 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip, with a printed reason, what this machine cannot run."""
+    """Skip, with a printed reason, what this machine cannot run; keep VM tests on one worker.
+
+    Under pytest-xdist (``make test`` runs two workers) every VM test joins one ``xdist_group``:
+    one worker boots the VMs one module after another (QEMU under TCG wants a core of its own,
+    and the VM modules assert on host-wide state such as leftover QEMU processes) while the other
+    worker runs everything else beside it.
+    """
     no_pg = pytest.mark.skip(reason=f"{POSTGRES_URL_ENV} is not set; PostgreSQL tests skipped")
     no_qemu = pytest.mark.skip(reason="qemu-system-x86_64 is not installed; VM tests skipped")
     has_qemu = shutil.which("qemu-system-x86_64") is not None
     for item in items:
         if "postgres" in item.keywords and not os.environ.get(POSTGRES_URL_ENV):
             item.add_marker(no_pg)
-        if "vm" in item.keywords and not has_qemu:
-            item.add_marker(no_qemu)
+        if "vm" in item.keywords:
+            item.add_marker(pytest.mark.xdist_group("vm"))
+            if not has_qemu:
+                item.add_marker(no_qemu)
 
 
 @pytest.fixture(scope="session")
