@@ -307,6 +307,54 @@ def test_a_streaming_answer_can_be_stopped(page: Page, stack: Stack, ready_desk:
         stack.fake.provider.reset()
 
 
+MARKDOWN_ANSWER = """Here is **the fix**:
+
+```python
+print("bureau-markdown-ok")
+```
+
+- one item
+- [a link](https://example.com/docs)
+- [a trap](javascript:window.__xss=3)
+
+<img src="x" onerror="window.__xss=1"><script>window.__xss=2</script>
+"""
+
+
+def _assert_rendered_markdown(page: Page) -> None:
+    answer = page.locator(".msg-assistant .msg-text").last
+    expect(answer.locator("pre code")).to_have_text('print("bureau-markdown-ok")\n')
+    expect(answer.locator("strong")).to_have_text("the fix")
+    expect(answer.locator("li")).to_have_count(3)
+    link = answer.get_by_role("link", name="a link")
+    expect(link).to_have_attribute("href", "https://example.com/docs")
+    expect(link).to_have_attribute("rel", "noopener noreferrer")
+    assert answer.locator("script").count() == 0
+    assert answer.locator("[onerror]").count() == 0
+    assert answer.get_by_text("a trap").get_attribute("href") in (None, "")
+    assert page.evaluate("window.__xss") is None
+
+
+def test_answers_render_as_markdown_without_running_what_they_carry(
+    page: Page, stack: Stack, ready_desk: str
+) -> None:
+    from tests.fakes.provider_replies import Text
+
+    stack.fake.provider.queue("*", Text(MARKDOWN_ANSWER, chunk_delay=0.01))
+    try:
+        sign_in(page, stack, "alice")
+        page.goto(f"{stack.url}/desks/{ready_desk}")
+        page.get_by_role("button", name="New conversation").click()
+        page.get_by_label("Message", exact=True).fill("Show me the fix.")
+        page.get_by_role("button", name="Send").click()
+        _assert_rendered_markdown(page)
+        screenshot(page, "10-markdown-answer")
+        page.reload()  # the stored conversation (opened on load) renders the same way
+        _assert_rendered_markdown(page)
+    finally:
+        stack.fake.provider.reset()
+
+
 def test_custom_endpoint_lists_models_from_that_server(page: Page, stack: Stack) -> None:
     sign_in(page, stack, "alice")
     page.goto(stack.url + "/desks/new")

@@ -77,6 +77,29 @@
     return body;
   }
 
+  // Answers are Markdown: marked parses, DOMPurify strips anything active (scripts, handlers,
+  // javascript: URLs) before it reaches the page; the CSP still blocks remote images. The raw
+  // text stays on the node for the streaming deltas and for copying.
+  DOMPurify.addHook('afterSanitizeAttributes', function (node) {
+    if (node.tagName === 'A' && node.hasAttribute('href')) {
+      node.setAttribute('target', '_blank');
+      node.setAttribute('rel', 'noopener noreferrer');
+    }
+  });
+
+  function showMarkdown(node, text) {
+    node.dataset.raw = text;
+    node.innerHTML = DOMPurify.sanitize(marked.parse(text, { gfm: true, async: false }));
+    node.classList.add('markdown');
+  }
+
+  function showMessage(role, text) {
+    const node = bubble(role);
+    if (role === 'assistant') showMarkdown(node, text);
+    else node.textContent = text;
+    return node;
+  }
+
   function messageText(message) {
     return (message.content || []).map(function (part) {
       return part.type === 'text' && part.text ? part.text.value : '';
@@ -156,7 +179,7 @@
           runsShown.add(message.run_id);
           await showPastSteps(path + '/runs/' + encodeURIComponent(message.run_id) + '/steps?order=asc&limit=100');
         }
-        bubble(message.role).textContent = messageText(message);
+        showMessage(message.role, messageText(message));
       }
     } catch (error) {
       if (error.status === 404) {
@@ -244,12 +267,12 @@
       } else if (name === 'thread.message.delta') {
         if (!texts[data.id]) texts[data.id] = bubble('assistant');
         ((data.delta && data.delta.content) || []).forEach(function (part) {
-          if (part.type === 'text' && part.text) texts[data.id].textContent += part.text.value || '';
+          if (part.type === 'text' && part.text) showMarkdown(texts[data.id], (texts[data.id].dataset.raw || '') + (part.text.value || ''));
         });
         messagesEl.scrollTop = messagesEl.scrollHeight;
       } else if (name === 'thread.message.completed') {
         if (!texts[data.id]) texts[data.id] = bubble('assistant');
-        texts[data.id].textContent = messageText(data);
+        showMarkdown(texts[data.id], messageText(data));
         texts[data.id].parentNode.classList.remove('streaming');
       } else if (name.startsWith('thread.run.step.') && name !== 'thread.run.step.delta') {
         const details = data.step_details || {};
