@@ -287,17 +287,21 @@ def test_stop_then_start_after_confirming(page: Page, stack: Stack, ready_desk: 
     expect(page.locator("[data-chat]")).to_be_visible()
 
 
+def _ask_in_a_new_conversation(page: Page, stack: Stack, desk_id: str, text: str) -> None:
+    sign_in(page, stack, "alice")
+    page.goto(f"{stack.url}/desks/{desk_id}")
+    page.get_by_role("button", name="New conversation").click()
+    page.get_by_label("Message", exact=True).fill(text)
+    page.get_by_role("button", name="Send").click()
+
+
 def test_a_streaming_answer_can_be_stopped(page: Page, stack: Stack, ready_desk: str) -> None:
     from tests.fakes.provider_replies import Text
 
     words = " ".join(f"word{i}" for i in range(200))
     stack.fake.provider.queue("*", Text(words, chunk_delay=0.1))
     try:
-        sign_in(page, stack, "alice")
-        page.goto(f"{stack.url}/desks/{ready_desk}")
-        page.get_by_role("button", name="New conversation").click()
-        page.get_by_label("Message", exact=True).fill("Tell me a long story.")
-        page.get_by_role("button", name="Send").click()
+        _ask_in_a_new_conversation(page, stack, ready_desk, "Tell me a long story.")
         expect(page.locator(".msg-assistant .msg-text").last).to_contain_text("word3")
         page.get_by_role("button", name="Stop answering").click()
         expect(page.locator("[data-chat-error]")).to_have_text("You stopped this answer.")
@@ -342,11 +346,7 @@ def test_answers_render_as_markdown_without_running_what_they_carry(
 
     stack.fake.provider.queue("*", Text(MARKDOWN_ANSWER, chunk_delay=0.01))
     try:
-        sign_in(page, stack, "alice")
-        page.goto(f"{stack.url}/desks/{ready_desk}")
-        page.get_by_role("button", name="New conversation").click()
-        page.get_by_label("Message", exact=True).fill("Show me the fix.")
-        page.get_by_role("button", name="Send").click()
+        _ask_in_a_new_conversation(page, stack, ready_desk, "Show me the fix.")
         _assert_rendered_markdown(page)
         screenshot(page, "10-markdown-answer")
         page.reload()  # the stored conversation (opened on load) renders the same way
