@@ -36,6 +36,7 @@ from orchestrator.drivers.qemu_settings import QemuSettings
 from orchestrator.image import DEFAULT_IMAGE_NAME, build_image
 from orchestrator.pki import Pki
 from orchestrator.pool.clone import discard
+from orchestrator.pool.machine import RAM_FILE
 from orchestrator.pool.manager import PoolManager
 from orchestrator.pool.settings import PoolSettings
 from tests.helpers.servers import free_port, serve_asgi
@@ -65,6 +66,22 @@ def memory_mib(pid: int) -> tuple[float, float]:
         if name in ("Pss", "Private_Clean", "Private_Dirty"):
             fields[name] = int(rest.split()[0])
     return fields["Pss"] / 1024, (fields["Private_Clean"] + fields["Private_Dirty"]) / 1024
+
+
+def ram_mapping_mib(pid: int, ram_file: Path) -> dict[str, float]:
+    """The guest RAM mapping (the template's RAM file, mapped ``share=off``) of a clone, from
+    /proc/<pid>/smaps: how much of it is still the shared page cache vs private copies, MiB."""
+    totals = {"Rss": 0, "Pss": 0, "Shared_Clean": 0, "Private_Clean": 0, "Private_Dirty": 0}
+    inside = False
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split()
+        if head and "-" in head[0] and ":" not in head[0]:  # a mapping's header line
+            inside = line.rstrip().endswith(str(ram_file))
+            continue
+        name = line.partition(":")[0]
+        if inside and name in totals:
+            totals[name] += int(line.split()[1])
+    return {f"ram_{name.lower()}_mib": kib / 1024 for name, kib in totals.items()}
 
 
 async def agent_answers(env: PoolEnv, url: str, within_s: float = 120.0) -> None:
@@ -129,9 +146,15 @@ async def run(env: PoolEnv, sequential: int, concurrent: int) -> dict[str, objec
             print(json.dumps(asdict(timing)), flush=True)
         for _, path, _ in results:
             await discard(path)
+    ram_file = env.template.path / RAM_FILE
+    timing, path, pid = await one(env, "dsk_mapped")
+    await asyncio.sleep(5)
+    resumed_ram = ram_mapping_mib(pid, ram_file)
+    await discard(path)
     paused = await restore(env, "dsk_paused")
     await asyncio.sleep(2)
     paused_pss, paused_private = memory_mib(paused.pid)
+    paused_ram = ram_mapping_mib(paused.pid, ram_file)
     await discard(paused.desk.path)
     summary = {
         "paused_clone_pss_mib": paused_pss,
@@ -147,8 +170,13 @@ async def run(env: PoolEnv, sequential: int, concurrent: int) -> dict[str, objec
         "resumed_private_p50_mib": p50([t.idle_private_mib for t in seq]),
         "concurrent_pss_p50_mib": p50([t.idle_pss_mib for t in conc]),
         "concurrent_private_p50_mib": p50([t.idle_private_mib for t in conc]),
+        "resumed_clone_guest_ram": resumed_ram,
+        "paused_clone_guest_ram": paused_ram,
         "load_average": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "template_build_s": env.template.record.build_seconds,
+        "template_tb_size_mib": env.template.record.tcg_tb_size_mib,
+        "clone_tb_size_mib": env.manager.settings.clone_tcg_tb_size_mib
+        or env.template.record.tcg_tb_size_mib,
     }
     return {
         "summary": summary,
@@ -162,6 +190,13 @@ def main() -> None:
     parser.add_argument("--sequential", type=int, default=10)
     parser.add_argument("--concurrent", type=int, default=3)
     parser.add_argument("--data-dir", type=Path, default=Path("/var/tmp/bureau-bench-pool"))
+    parser.add_argument(
+        "--clone-tb-size-mib",
+        type=int,
+        default=None,
+        help="TCG translation cache of the clones (BUREAU_POOL_CLONE_TCG_TB_SIZE_MIB; default: "
+        "the template's)",
+    )
     args = parser.parse_args()
     args.data_dir.mkdir(parents=True, exist_ok=True)
     build_image(args.data_dir, name=DEFAULT_IMAGE_NAME, progress=print)  # reused when current
@@ -174,7 +209,11 @@ def main() -> None:
     with serve_asgi(app, port=port, certfile=pki.paths.server, keyfile=pki.paths.server_key):
         manager = PoolManager(
             args.data_dir,
-            settings=PoolSettings(size=1, restore_timeout_seconds=30),
+            settings=PoolSettings(
+                size=1,
+                restore_timeout_seconds=30,
+                clone_tcg_tb_size_mib=args.clone_tb_size_mib,
+            ),
             qemu=QemuSettings(accel="tcg"),
             control_plane=("127.0.0.1", port),
         )

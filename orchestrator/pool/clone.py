@@ -1,7 +1,11 @@
 """Clones of a pool template: prepared slots, restore under a watchdog, resume over the forward.
 
 A slot (``<data_dir>/qemu/pool/slots/<id>/``) is a desk directory minus the desk: hard links to
-the image files, the template's overlay and seed, a new overlay on top, and a fresh data disk.
+the image files and the template's overlay, a new overlay on top, a fresh data disk, and its own
+copy of the template's seed whose last block carries the slot's single-use pool token (also in
+``pool-token``, 0600, for the control plane). Right after the resume the token is scrubbed from
+both (``scrub_pool_token``; again at start for a desk a crash left unscrubbed): the seed the desk
+keeps, and cold-boots from after a stop, holds no token (seed.py says why).
 Assignment renames it to ``<data_dir>/qemu/desks/<desk_id>/`` (the qemu driver's layout, so that
 driver stops, starts and destroys it like any desk), starts QEMU with ``-incoming defer -S``,
 loads the template's state (killed if it has not completed within the restore timeout), ``cont``,
@@ -13,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import os
 import secrets
 import shutil
@@ -36,10 +41,13 @@ from orchestrator.pool.machine import (
     launch,
     pool_command,
 )
+from orchestrator.pool.seed import write_token_block
 from orchestrator.pool.template import Template
 from orchestrator.pool.wire import ResumeRequest, ResumeResponse
 
 SLOT_MARK = "pool-slot.json"
+#: The slot's pool token (the same is in its seed's last block until the resume).
+SLOT_TOKEN = "pool-token"  # noqa: S105 - a file name
 
 
 class CloneError(Exception):
@@ -58,6 +66,10 @@ class Restored:
     def agent_url(self) -> str:
         return f"https://127.0.0.1:{self.record.agent_port}"
 
+    @property
+    def pool_token(self) -> str:
+        return self.desk.file(SLOT_TOKEN).read_text().strip()
+
 
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -71,17 +83,41 @@ def prepare_slot(template: Template, slots: Path) -> Path:
     partial = slot.with_name(slot.name + ".partial")
     partial.mkdir(parents=True)
     try:
-        for name in (files.BASE, files.KERNEL, files.INITRD, files.SEED):
+        for name in (files.BASE, files.KERNEL, files.INITRD):
             (partial / name).hardlink_to(template.path / name)
         (partial / TEMPLATE_ROOT).hardlink_to(template.path / files.ROOT)
+        token = secrets.token_urlsafe(32)
+        _write_private(partial / SLOT_TOKEN, token + "\n")
+        shutil.copyfile(template.path / files.SEED, partial / files.SEED)
+        (partial / files.SEED).chmod(0o600)
+        write_token_block(partial / files.SEED, token)
         qemu_disks.create_overlay(partial / files.ROOT, TEMPLATE_ROOT)
         qemu_disks.create_data_disk(partial / files.DATA, template.record.disk_gib)
         (partial / SLOT_MARK).write_text(template.record.key + "\n")
-    except (OSError, TransientDriverError, PermanentDriverError):
+    except (OSError, ValueError, TransientDriverError, PermanentDriverError):
         shutil.rmtree(partial, ignore_errors=True)
         raise
     partial.rename(slot)
     return slot
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def scrub_pool_token(directory: Path) -> bool:
+    """Zero the token block of ``directory``'s seed and delete its token file (a resumed clone;
+    idempotent). True when there was a token to scrub."""
+    token_file = directory / SLOT_TOKEN
+    if not token_file.exists():
+        return False
+    seed = directory / files.SEED
+    if seed.exists():
+        write_token_block(seed, None)
+    token_file.unlink(missing_ok=True)
+    return True
 
 
 def _adopt_slot(slot: Path, desk: DeskDir) -> None:
@@ -104,6 +140,7 @@ async def restore_into(
     *,
     name: str,
     restore_timeout: float,
+    tcg_tb_size_mib: int | None = None,
 ) -> Restored:
     """Move ``slot`` to the desk's directory, start QEMU and load the template's state (paused)."""
     timings: dict[str, float] = {}
@@ -127,8 +164,11 @@ async def restore_into(
     )
     desk.save(record)
     assert record.agent_port is not None
+    shape = template.record.shape()
+    if tcg_tb_size_mib is not None:  # not migrated state: a clone may translate into less
+        shape = dataclasses.replace(shape, tcg_tb_size_mib=tcg_tb_size_mib)
     cmd = pool_command(
-        template.record.shape(),
+        shape,
         name=f"bureau-{desk.desk_id}",
         ram_file=template.path / RAM_FILE,
         share_ram=False,
@@ -159,7 +199,17 @@ async def restore_into(
 async def resume_clone(
     restored: Restored, request: ResumeRequest, *, within_s: float
 ) -> ResumeResponse:
-    """``cont`` the clone and hand it the desk (the agent enrolls before answering)."""
+    """``cont`` the clone and hand it the desk (the agent enrolls before answering); the pool
+    token is scrubbed from the clone's directory however the resume ended."""
+    try:
+        return await _resume_clone(restored, request, within_s=within_s)
+    finally:
+        await asyncio.to_thread(scrub_pool_token, restored.desk.path)
+
+
+async def _resume_clone(
+    restored: Restored, request: ResumeRequest, *, within_s: float
+) -> ResumeResponse:
     started = time.perf_counter()
     try:
         await resume_vcpus(restored.desk.file(files.QMP))
@@ -167,7 +217,7 @@ async def resume_clone(
         raise CloneError(str(exc)) from exc
     base = f"http://127.0.0.1:{restored.record.agent_port}/pool/v1"
     headers = {
-        "authorization": f"Bearer {restored.template.pool_token}",
+        "authorization": f"Bearer {restored.pool_token}",
         "content-type": "application/json",
     }
     deadline = time.monotonic() + within_s

@@ -47,6 +47,7 @@ from orchestrator.pool.clone import (
     prepare_slot,
     restore_into,
     resume_clone,
+    scrub_pool_token,
     slot_template_key,
 )
 from orchestrator.pool.machine import MachineShape
@@ -96,7 +97,13 @@ class PoolManager:
         return self.settings.size > 0 and self.qemu.network == "restricted"
 
     def cleanup(self) -> None:
-        """Remove what a crash left half-made; kill a template QEMU left running."""
+        """Remove what a crash left half-made; kill a template QEMU left running; scrub the pool
+        token of a desk whose assignment a crash interrupted (resumed or not, its token is
+        spent: this process has no assignment in flight yet)."""
+        for path in self.desks_dir.iterdir() if self.desks_dir.is_dir() else ():
+            with contextlib.suppress(OSError, ValueError):
+                if scrub_pool_token(path):
+                    log.info("pool: scrubbed the pool token left in %s", path)
         for parent in (self.templates_dir, self.slots_dir):
             if not parent.is_dir():
                 continue
@@ -300,6 +307,7 @@ class PoolManager:
                 desk,
                 name=spec.name,
                 restore_timeout=self.settings.restore_timeout_seconds,
+                tcg_tb_size_mib=self.settings.clone_tcg_tb_size_mib,
             )
         except CloneError as exc:
             await self._failed(desk, template, exc, progress, broken_template=True)

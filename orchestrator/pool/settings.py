@@ -24,6 +24,10 @@ class PoolSettings(BaseSettings):
     memory_budget_mib: int | None = Field(default=None, ge=0)
     """Guest memory the pool's clones may hold at once (default: the qemu driver's limit)."""
     refill_interval_seconds: float = Field(default=5.0, gt=0)
+    clone_tcg_tb_size_mib: int | None = Field(default=None, ge=32, le=2048)
+    """TCG translation cache of a clone (MiB; None: the template's, i.e. the qemu driver's
+    ``BUREAU_QEMU_TCG_TB_SIZE_MIB``). Not part of the migrated state, so a clone may use a smaller
+    one than its template: it bounds what each idle clone holds for translated code."""
 
     def classes(self) -> list[str]:
         return [name.strip() for name in self.size_classes.split(",") if name.strip()]

@@ -2,8 +2,9 @@
 
 ``<data_dir>/qemu/pool/templates/<key>/`` holds the image's files (hard links), the template's
 root overlay, a blank data disk of the size class's size (clones get the desk's own disk in that
-slot), the seed, the RAM file (``memory-backend-file``) and the device state stream. The key
-covers everything a clone must share with its template (image, size, accelerator, kernel command
+slot), the seed, the RAM file (``memory-backend-file``) and the device state stream. No token
+and no secret: the seed's last block is zeros (a clone's copy gets its own token, clone.py). The
+key covers everything a clone must share with its template (image, size, accelerator, kernel command
 line, forwards), so a change of any of them makes a new template. ``template.json`` is written
 last: a directory without it is an unfinished build and is removed.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import secrets
 import shutil
 import subprocess
 import sys
@@ -41,10 +41,14 @@ from orchestrator.pool.machine import (
     launch,
     pool_command,
 )
-from orchestrator.pool.seed import READY_LINE, pool_agent_sources, template_user_data
+from orchestrator.pool.seed import (
+    READY_LINE,
+    append_token_block,
+    pool_agent_sources,
+    template_user_data,
+)
 
 RECORD = "template.json"
-TOKEN_FILE = "pool-token"  # noqa: S105 - a file name
 
 
 class TemplateError(Exception):
@@ -110,10 +114,6 @@ class Template:
         self.path = path
         self.record = record
 
-    @property
-    def pool_token(self) -> str:
-        return (self.path / TOKEN_FILE).read_text().strip()
-
     @classmethod
     def load(cls, path: Path) -> Template | None:
         try:
@@ -175,9 +175,6 @@ async def build_template(
     shutil.rmtree(work, ignore_errors=True)
     shutil.rmtree(final, ignore_errors=True)
     work.mkdir(parents=True)
-    token = secrets.token_urlsafe(32)
-    (work / TOKEN_FILE).write_text(token + "\n")
-    (work / TOKEN_FILE).chmod(0o600)
     for name, target in (
         ("disk.qcow2", files.BASE),
         ("vmlinuz", files.KERNEL),
@@ -189,11 +186,12 @@ async def build_template(
     await asyncio.to_thread(
         qemu_disks.write_seed,
         work / files.SEED,
-        template_user_data(token, python="python" + ".".join(python_version.split(".")[:2])),
+        template_user_data(python="python" + ".".join(python_version.split(".")[:2])),
         gzipped=False,
         instance_id=f"bureau-pool-{key}",
         hostname="bureau-pool",
     )
+    await asyncio.to_thread(append_token_block, work / files.SEED)
     port = _free_port()
     pidfile = work / files.PIDFILE
     cmd = pool_command(

@@ -25,6 +25,7 @@ from orchestrator.drivers import qemu_desk as files
 from orchestrator.drivers import qemu_proc
 from orchestrator.drivers.qemu_desk import DeskDir
 from orchestrator.pool.clone import (
+    SLOT_TOKEN,
     CloneError,
     Restored,
     discard,
@@ -34,6 +35,7 @@ from orchestrator.pool.clone import (
     resume_clone,
 )
 from orchestrator.pool.machine import RAM_FILE, STATE_FILE
+from orchestrator.pool.seed import read_token_block
 from orchestrator.pool.wire import ResumeResponse
 from tests.helpers.wait import wait_until
 from tests.pool.conftest import PoolEnv
@@ -58,15 +60,27 @@ def boot_settings(env: PoolEnv, desk_id: str, token: str) -> DeskBootSettings:
 async def restore(env: PoolEnv, desk_id: str) -> Restored:
     slot = await asyncio.to_thread(prepare_slot, env.template, env.manager.slots_dir)
     desk = DeskDir(env.manager.desks_dir, desk_id)
-    return await restore_into(env.template, slot, desk, name=desk_id, restore_timeout=30)
+    return await restore_into(
+        env.template,
+        slot,
+        desk,
+        name=desk_id,
+        restore_timeout=30,
+        tcg_tb_size_mib=env.manager.settings.clone_tcg_tb_size_mib,
+    )
 
 
 async def restore_and_resume(env: PoolEnv, desk_id: str) -> tuple[Restored, ResumeResponse, int]:
     return await resume(env, await restore(env, desk_id))
 
 
+#: desk id -> the single-use pool token its slot carried (gone from the desk after the resume).
+SLOT_TOKENS: dict[str, str] = {}
+
+
 async def resume(env: PoolEnv, restored: Restored) -> tuple[Restored, ResumeResponse, int]:
     desk_id = restored.desk.desk_id
+    SLOT_TOKENS[desk_id] = restored.pool_token
     token = "bt_" + secrets.token_hex(24)
     env.enrollments.tokens[desk_id] = token
     env.enrollments.issued.append(token)
@@ -165,16 +179,61 @@ def _findings(path: Path, needles: list[bytes]) -> list[bytes]:
         return found
 
 
+def _holds(path: Path, needle: bytes) -> bool:
+    if path.stat().st_size == 0:
+        return False
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        return m.find(needle) != -1
+
+
 def test_template_files_hold_no_desk_secret(
     pool_env: PoolEnv, two_clones: list[tuple[Restored, ResumeResponse, int]]
 ) -> None:
-    """The clones enrolled with their tokens and made TLS keys; none of it is in the template."""
+    """The clones enrolled with their tokens and made TLS keys; none of it is in the template,
+    nor the clones' pool tokens (a template has none: its seed's token block is zeros)."""
     needles = [token.encode() for token in pool_env.enrollments.issued]
     needles += [b"dsk_clonea", b"dsk_cloneb"]
-    assert len(needles) >= 4
+    needles += [SLOT_TOKENS[restored.desk.desk_id].encode() for restored, _, _ in two_clones]
+    assert len(needles) >= 6
+    assert read_token_block(pool_env.template.path / files.SEED) == ""
     template = pool_env.template.path
     for name in (STATE_FILE, RAM_FILE, files.ROOT, files.DATA, files.SEED):
         assert _findings(template / name, needles) == [], name
+
+
+def test_an_assigned_clone_keeps_no_pool_token(
+    pool_env: PoolEnv, two_clones: list[tuple[Restored, ResumeResponse, int]]
+) -> None:
+    """Its seed (what the guest reads as /dev/vdc, now and on every later cold boot) carries no
+    token after the resume, and no file of the desk -- its disks as the guest sees them (the
+    overlay, the template's overlay beneath it, the data disk), seed, logs, records -- holds it.
+    The token was real: the clone's agent accepted it (the resume above succeeded)."""
+    for restored, answer, _ in two_clones:
+        assert answer.enrolled
+        token = SLOT_TOKENS[restored.desk.desk_id]
+        assert len(token) >= 40
+        desk = restored.desk.path
+        assert not (desk / SLOT_TOKEN).exists()
+        assert read_token_block(desk / files.SEED) == ""
+        image_files = {files.BASE, files.KERNEL, files.INITRD}  # the image, built before any token
+        for path in sorted(desk.iterdir()):
+            if path.is_file() and path.name not in image_files:
+                assert not _holds(path, token.encode()), path.name
+
+
+def test_the_pool_token_of_a_scrubbed_clone_opens_nothing(
+    pool_env: PoolEnv, two_clones: list[tuple[Restored, ResumeResponse, int]]
+) -> None:
+    """After the resume the pool endpoint is gone (the agent serves TLS on the port) and the
+    clone's pool token is spent: a second resume with it does not reach a resumer."""
+    restored = two_clones[1][0]
+    url = f"http://127.0.0.1:{restored.record.agent_port}/pool/v1/resume"
+    headers = {"authorization": f"Bearer {SLOT_TOKENS[restored.desk.desk_id]}"}
+    try:
+        response = httpx.post(url, content=b"{}", headers=headers, timeout=10)
+    except httpx.HTTPError:
+        return  # the agent's TLS listener does not speak plain HTTP: nothing answered
+    assert response.status_code in (400, 404, 409), response.text
 
 
 def test_a_clone_killed_before_resume_is_removed_without_orphans(pool_env: PoolEnv) -> None:

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -143,3 +144,53 @@ def test_a_forked_agent_closes_the_resume_connection_and_keeps_the_listening_soc
         server.server_close()
     (fds,) = seen
     assert len(fds) == 1 and fds[0] != listening  # the resume's own connection only
+
+
+def test_a_seed_disk_token_is_read_per_resume_and_a_blank_block_refuses_every_resume(
+    tmp_path: Path,
+) -> None:
+    """A qemu clone: the token is the clone's seed's last block (a template's is zeros)."""
+    from bureau_agent.pool.seed_token import read_seed_token
+    from orchestrator.pool.seed import token_block, write_token_block
+
+    seed = tmp_path / "seed.iso"
+    seed.write_bytes(b"\x01" * 8192 + token_block(None))
+    resumer, system, _ = make_resumer(tmp_path / "root")
+    server = PoolServer(("127.0.0.1", 0), resumer, lambda: read_seed_token(str(seed)))
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    stop = threading.Event()
+    thread = threading.Thread(target=server.serve_until_stopped, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        assert _resume(url, token="-").status_code == 401  # the template: no token, no resume
+        assert system.log == []
+        write_token_block(seed, POOL_TOKEN)  # the clone's copy, after the snapshot was taken
+        assert _resume(url, token="wrong").status_code == 401
+        assert _resume(url).status_code == 200
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        server.server_close()
+
+
+def test_an_unreadable_seed_disk_refuses_the_resume(tmp_path: Path) -> None:
+    from bureau_agent.pool.seed_token import read_seed_token
+
+    resumer, system, _ = make_resumer(tmp_path)
+    missing = str(tmp_path / "no-such-disk")
+    for running in _serve_with(resumer, system, lambda: read_seed_token(missing)):
+        assert _resume(running.url).status_code == 401
+        assert system.log == []
+
+
+def _serve_with(resumer: Any, system: RecordingSystem, token: Any) -> Iterator[Running]:
+    server = PoolServer(("127.0.0.1", 0), resumer, token, hand_off=False)
+    stop = threading.Event()
+    thread = threading.Thread(target=server.serve_until_stopped, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield Running(f"http://127.0.0.1:{server.server_address[1]}", system, server)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        server.server_close()

@@ -47,7 +47,7 @@ def _documents() -> dict[str, dict[str, Any]]:
     return {
         "minimal": build_document(minimal_desk()),
         "custom_endpoint": build_document(custom_endpoint_desk()),
-        "pool_template": template_document("pool-token-not-a-secret"),
+        "pool_template": template_document(),
     }
 
 

@@ -3,8 +3,10 @@
 Before the snapshot is taken it imports everything the agent will need, builds the agent's app
 (routes warmed, no desk bound) and opens the agent port; it then waits for one resume on that
 port, hands the port and the app over to the enrolled agent (a forked child running as
-``bureau``), and supervises it. After a reboot of a resumed desk the regular
-``bureau-agent.service`` takes over.
+``bureau``, inside the regular agent unit's sandbox: sandbox.py), and supervises it. After a
+reboot of a resumed desk the regular ``bureau-agent.service`` takes over. On a qemu clone the pool
+token is read from the clone's own seed disk per resume (``--seed-device``, seed_token.py); a
+Hetzner pool server passes ``--token-file`` (identity.py).
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bureau_agent.pool.launch import ForkLauncher, Prepared, enroll_and_serve
 from bureau_agent.pool.resume import AGENT_DATA_DIR, POOL_TOKEN_FILE, WORKSPACE_DIR, Resumer
+from bureau_agent.pool.sandbox import apply_agent_sandbox
+from bureau_agent.pool.seed_token import read_seed_token
 from bureau_agent.pool.server import PoolServer
 from bureau_agent.pool.system import HostSystem
 
@@ -137,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=7443)
     parser.add_argument("--token-file", type=Path, default=Path(POOL_TOKEN_FILE))
+    parser.add_argument(
+        "--seed-device",
+        help="read the pool token from this disk's last block at each resume (a qemu clone: "
+        "seed_token.py) instead of --token-file",
+    )
     parser.add_argument("--root", type=Path, default=Path("/"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="bureau-pool: %(message)s", stream=sys.stdout)
@@ -148,12 +158,21 @@ def main(argv: list[str] | None = None) -> int:
         prepared.listener = server.socket if server is not None else None
         enroll_and_serve(config_file, report, prepared)
 
-    launcher = ForkLauncher(fds_to_close=lambda: server.open_fds() if server else [], work=work)
+    launcher = ForkLauncher(
+        fds_to_close=lambda: server.open_fds() if server else [],
+        work=work,
+        sandbox=apply_agent_sandbox,
+    )
     resumer = Resumer(args.root, system, launcher)
     if resumer.resumed:
         log.info("already resumed: the regular agent unit serves this desk")
         return 0
-    token = args.token_file.read_text().strip()
+    token: str | Callable[[], str]
+    if args.seed_device:
+        device = str(args.seed_device)
+        token = lambda: read_seed_token(device)  # noqa: E731 - read per resume, never kept
+    else:
+        token = args.token_file.read_text().strip()
     prepared.app = _timed("everything", preload)
     server = PoolServer((args.host, args.port), resumer, token)
     log.info("unassigned, waiting for a resume on port %d", args.port)

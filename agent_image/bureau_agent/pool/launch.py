@@ -7,6 +7,21 @@ state. The agent's modules were imported, its app built and its routes warmed be
 and it serves on the pool server's listening socket: after enrolling, the child only binds the
 desk's services (settings, database, credentials, extensions) and starts serving, where a fresh
 ``bureau-agent`` process costs many seconds under TCG.
+
+Sandbox: before dropping to ``bureau`` the child builds the regular agent unit's sandbox
+(sandbox.py: private /tmp, read-only /usr, /etc, cgroups...), so a pooled desk's agent and its
+tools run confined from the first request, not only after the desk's next boot.
+
+Python's hash seed (decision, kept): ``PYTHONHASHSEED`` randomisation happens once, when the
+template's interpreter starts, so every clone of one snapshot hashes ``str``/``bytes`` with the
+same secret. A fork cannot change it (it is fixed for the interpreter's life); a fresh seed needs
+a fresh interpreter, i.e. re-importing the agent (its modules, pydantic, FastAPI, LanceDB and the
+warmed app are what the snapshot saves: seconds under TCG) -- the cost the pool exists to avoid.
+What the shared seed weakens is hash-flooding resistance of dicts keyed by attacker-chosen
+strings; the agent's only network peer is the control plane (mutual TLS), and nothing security
+relevant derives from ``hash()``: keys, tokens and ids come from the kernel RNG, reseeded before
+this fork (``random`` is reseeded in the child too). A desk's next cold boot starts the agent in
+a fresh interpreter with a fresh seed.
 """
 
 from __future__ import annotations
@@ -131,12 +146,16 @@ class ForkLauncher:
         enroll_timeout: float = 120.0,
         fds_to_close: Callable[[], list[int]] = list,
         work: Callable[[Path, Callable[[dict[str, object]], None]], None] = enroll_and_serve,
+        sandbox: Callable[[], list[str]] | None = None,
     ) -> None:
         self.user = user
         self.groups = groups
         self.enroll_timeout = enroll_timeout
         self.fds_to_close = fds_to_close
         self.work = work
+        self.sandbox = sandbox
+        """Run in the child as root before dropping privileges (``sandbox.apply_agent_sandbox``
+        in the guest); an error fails the launch."""
         self.child_pid: int | None = None
 
     def launch(self, config_file: Path) -> LaunchResult:
@@ -162,6 +181,9 @@ class ForkLauncher:
         try:
             for fd in self.fds_to_close():
                 os.close(fd)
+            if self.sandbox is not None:
+                for line in self.sandbox():
+                    log.info("agent sandbox: %s", line)
             if self.user is not None:
                 drop_privileges(self.user, self.groups)
             self.work(config_file, report)

@@ -34,7 +34,8 @@ POOL_TOKEN_FILE = "/etc/bureau/pool-token"  # noqa: S105 - a path
 RESUMED_MARK = "/var/lib/bureau-pool/resumed"
 AGENT_DATA_DIR = "/var/lib/bureau/agent"
 WORKSPACE_DIR = "/home/desk/workspace"
-#: cloud-init's copies of the template's user-data (they hold the pool token).
+#: cloud-init's copies of the user-data (a Hetzner pool server's hold its pool-identity token;
+#: a qemu template's hold none).
 USER_DATA_COPIES = (
     "/var/lib/cloud/instance/user-data.txt",
     "/var/lib/cloud/instance/user-data.txt.i",

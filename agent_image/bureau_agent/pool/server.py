@@ -4,8 +4,9 @@ Plain HTTP from the stdlib on purpose: it imports in milliseconds, serves one re
 the main thread (so the resume can fork safely), and lives only until the clone is resumed.
 Who can reach it: only the control plane, through the one ``hostfwd`` QEMU binds on the host's
 127.0.0.1 (user networking with ``restrict=on``: no other peer exists before the desk runs user
-code), and a request must carry the template's pool token (``Authorization: Bearer``). The pool
-token is a per-template random value, not a secret of any user; the resumer deletes it.
+code), and a request must carry the clone's pool token (``Authorization: Bearer``). On a qemu
+clone that token is per clone, single use, read from its own seed disk when the resume arrives
+(seed_token.py): the template holds none, so a template refuses every resume.
 A Hetzner pool server is reached over the internet instead: ``identity.TlsPoolServer`` serves the
 same endpoints over mutual TLS and passes ``pool_token=None`` (the caller is authenticated by the
 control plane's client certificate; see identity.py).
@@ -17,6 +18,7 @@ import hmac
 import json
 import logging
 import time
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
@@ -38,13 +40,15 @@ class PoolServer(HTTPServer):
         self,
         address: tuple[str, int],
         resumer: Resumer,
-        pool_token: str | None,
+        pool_token: str | Callable[[], str] | None,
         *,
         hand_off: bool = True,
     ) -> None:
         super().__init__(address, _Handler)
         self.resumer = resumer
         self.pool_token = pool_token
+        """The bearer token a resume must carry: a value, a function read per resume ("" from it
+        refuses every resume), or None (a TLS subclass authenticates the caller itself)."""
         self.hand_off = hand_off
         """Stop serving after a successful resume (the agent takes the port over)."""
         self.outcome: ResumeResponse | None = None
@@ -96,18 +100,29 @@ class _Handler(BaseHTTPRequestHandler):
             {"status": status, "pool_protocol": POOL_PROTOCOL, "agent_version": __version__},
         )
 
+    def _authorized(self) -> bool:
+        source = self.server.pool_token
+        if source is None:
+            return True
+        try:
+            expected = source() if callable(source) else source
+        except Exception as exc:  # e.g. the seed disk cannot be read: refuse, say why in the log
+            log.error("pool token unavailable: %s", exc)
+            return False
+        auth = self.headers.get("authorization", "")
+        scheme, _, token = auth.partition(" ")
+        return (
+            bool(expected)
+            and scheme.lower() == "bearer"
+            and hmac.compare_digest(token.strip().encode(), expected.encode())
+        )
+
     def do_POST(self) -> None:
         received = time.monotonic_ns()
         if self.path != "/pool/v1/resume":
             self._send(404, {"detail": "not found"})
             return
-        expected = self.server.pool_token
-        auth = self.headers.get("authorization", "")
-        scheme, _, token = auth.partition(" ")
-        if expected is not None and (
-            scheme.lower() != "bearer"
-            or not hmac.compare_digest(token.strip().encode(), expected.encode())
-        ):
+        if not self._authorized():
             self._send(401, {"detail": "missing or wrong pool token"})
             return
         length_text = self.headers.get("content-length")
