@@ -33,11 +33,11 @@ class Process:
                 self.proc.wait()
 
 
-def start_fake_provider(log: Path) -> tuple[Process, str]:
-    """The fake LLM provider on 127.0.0.1 (free port); returns it and its base URL."""
+def start_fake_provider(log: Path, port: int = 0) -> tuple[Process, str]:
+    """The fake LLM provider on 127.0.0.1 (``port``, 0: a free one); returns it and its base URL."""
     handle = log.open("ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.provider", "--host", "127.0.0.1", "--port", "0"],
+        [sys.executable, "-m", "tests.fakes.provider", "--host", "127.0.0.1", "--port", str(port)],
         cwd=REPO,
         stdout=handle,
         stderr=subprocess.STDOUT,
