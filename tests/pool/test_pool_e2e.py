@@ -9,6 +9,7 @@ beside it is tests/e2e (same control plane, pool size 0).
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -136,6 +137,30 @@ def test_pooled_desk_seed_and_logs_hold_no_key(pool_stack: Stack) -> None:
         assert pool_stack.keys[0].encode() not in (desk_dir / name).read_bytes(), name
     log = (pool_stack.tmp / "control-plane.log").read_text()
     assert pool_stack.keys[0] not in log
+
+
+def test_pooled_desk_tools_run_in_the_agent_units_sandbox_and_its_seed_has_no_pool_token(
+    pool_stack: Stack,
+) -> None:
+    """The pooled agent (forked by the resumer, not started by bureau-agent.service) builds the
+    unit's sandbox itself: its tools see /etc and /usr read-only and a private /tmp. The desk
+    keeps a seed without a pool token (and the token file is gone from its directory)."""
+    from orchestrator.pool.clone import SLOT_TOKEN
+    from orchestrator.pool.seed import read_token_block
+
+    command = 'awk \'$5=="/etc"||$5=="/usr"||$5=="/tmp"{print $5, $6, $4}\' /proc/self/mountinfo'
+    _, steps = run_text(pool_stack, "[[tool:shell " + json.dumps({"command": command}) + "]]")
+    calls = [
+        c for s in steps if s.step_details.type == "tool_calls" for c in s.step_details.tool_calls
+    ]
+    output = next(c.function.output for c in calls if c.type == "function") or ""
+    mounts = {line.split()[0]: line.split()[1:] for line in output.splitlines() if line.strip()}
+    assert mounts["/etc"][0].startswith("ro"), output
+    assert mounts["/usr"][0].startswith("ro"), output
+    assert "bureau-agent-private-" in mounts["/tmp"][1], output
+    desk_dir = pool_stack.data_dir / "qemu" / "desks" / pool_stack.desk_id
+    assert read_token_block(desk_dir / "seed.iso") == ""
+    assert not (desk_dir / SLOT_TOKEN).exists()
 
 
 def test_a_pooled_desk_stops_starts_cold_and_keeps_its_thread_and_memory(pool_stack: Stack) -> None:
