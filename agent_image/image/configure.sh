@@ -19,6 +19,12 @@ install -m 0644 "$files/wait-online.conf" \
     /etc/systemd/system/systemd-networkd-wait-online.service.d/bureau.conf
 systemctl enable systemd-networkd.service systemd-resolved.service
 ln -sf /run/systemd/resolve/stub-resolv.conf /etc/resolv.conf
+# resolved only where there is a DNS server to ask: the passt egress NIC (the driver puts
+# bureau.dns=on on the kernel command line then). The restricted network has none, and resolved's
+# start costs ~2 s of CPU under TCG before cloud-init can start.
+install -d /etc/systemd/system/systemd-resolved.service.d
+install -m 0644 "$files/resolved-only-with-egress.conf" \
+    /etc/systemd/system/systemd-resolved.service.d/bureau.conf
 
 # cloud-init: NoCloud only (the driver's cidata seed), no network rendering, no SSH keys.
 install -m 0644 "$files/cloud.cfg.d/90-bureau.cfg" /etc/cloud/cloud.cfg.d/90-bureau.cfg
@@ -53,6 +59,22 @@ ln -sf /dev/null /etc/systemd/system-generators/cloud-init-generator
 ln -sf /lib/systemd/system/cloud-init.target /etc/systemd/system/multi-user.target.wants/cloud-init.target
 install -d /etc/systemd/system/cloud-init.service.d
 install -m 0644 "$files/cloud-init.service.d/bureau.conf" /etc/systemd/system/cloud-init.service.d/bureau.conf
+# Every other generator a desk never needs: each is a process start under TCG on every boot and
+# every daemon-reload (gpt-auto probes the root disk, sysv reads /etc/init.d). The fstab generator
+# stays (the data disk and its bind mounts after a restart), and so does the debug generator
+# (systemd.mask= and friends on the kernel command line, for diagnosing a boot).
+for gen in systemd-cryptsetup-generator systemd-getty-generator systemd-gpt-auto-generator \
+    systemd-hibernate-resume-generator systemd-integritysetup-generator \
+    systemd-rc-local-generator systemd-run-generator systemd-system-update-generator \
+    systemd-sysv-generator systemd-veritysetup-generator; do
+    ln -sf /dev/null "/etc/systemd/system-generators/$gen"
+done
+# Units that start beside the agent on the one vCPU (logind stays for the power button, dbus for
+# logind): the agent's start is what the desk waits for, so they get a small CPU share.
+for unit in systemd-logind.service dbus.service systemd-user-sessions.service; do
+    install -d "/etc/systemd/system/$unit.d"
+    install -m 0644 "$files/low-cpu-weight.conf" "/etc/systemd/system/$unit.d/bureau.conf"
+done
 systemctl set-default multi-user.target
 
 # Each desk gets its own machine id at first boot.

@@ -322,7 +322,9 @@ class QemuDriver:
             "-uuid", str(uuid.uuid5(uuid.NAMESPACE_URL, f"bureau-desk:{record.desk_id}")),
         ]  # fmt: skip
         if record.boot == "kernel":
-            cmdline = f"{record.kernel_cmdline} {self.settings.kernel_args}".strip()
+            cmdline = qemu_net.kernel_cmdline(
+                record.kernel_cmdline, self.settings.kernel_args, egress=passt_socket is not None
+            )
             cmd += ["-kernel", files.KERNEL, "-initrd", files.INITRD, "-append", cmdline]
         qemu_proc.launch_daemonized(cmd, desk.path, desk.file(files.QEMU_ERR))
 

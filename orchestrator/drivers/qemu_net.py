@@ -27,6 +27,17 @@ EGRESS_MAC = "52:54:00:b0:00:01"
 RELAY = Path(__file__).with_name("qemu_relay.py")
 
 
+#: On the kernel command line of a desk with the passt egress NIC, the only one with a DNS server
+#: to ask (passt's DHCP hands it out): the image starts systemd-resolved only then.
+DNS_KERNEL_ARG = "bureau.dns=on"
+
+
+def kernel_cmdline(image_cmdline: str, kernel_args: str, *, egress: bool) -> str:
+    """The guest kernel's command line: the image's, the driver's settings, the network's."""
+    parts = (image_cmdline, kernel_args, DNS_KERNEL_ARG if egress else "")
+    return " ".join(part.strip() for part in parts if part.strip())
+
+
 def _guestfwd(forward: HostForward) -> str:
     command = f"{sys.executable} -I {RELAY} {forward.host} {forward.port}"
     return (

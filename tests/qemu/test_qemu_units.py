@@ -15,9 +15,10 @@ from orchestrator.drivers.factory import load_driver
 from orchestrator.drivers.qemu import QemuDriver
 from orchestrator.drivers.qemu_accel import choose_accel
 from orchestrator.drivers.qemu_disks import write_seed
-from orchestrator.drivers.qemu_net import netdev_args
+from orchestrator.drivers.qemu_net import DNS_KERNEL_ARG, kernel_cmdline, netdev_args
 from orchestrator.drivers.qemu_qmp import Qmp, QmpError
 from orchestrator.drivers.qemu_settings import HostForward, QemuSettings, parse_forwards
+from orchestrator.image.settings import ImageSettings
 
 
 def test_host_forwards_parse_with_and_without_guest_port() -> None:
@@ -40,6 +41,17 @@ def test_network_is_restricted_with_explicit_forwards_only() -> None:
     assert "hostfwd=tcp:127.0.0.1:40000-:7443" in netdev
     assert "guestfwd=tcp:10.0.2.100:8443-cmd:" in netdev
     assert netdev.count("guestfwd=") == 1
+
+
+def test_only_a_desk_with_the_egress_nic_asks_the_image_for_dns() -> None:
+    # The image starts systemd-resolved only when the kernel command line carries the driver's
+    # flag: both sides must name the same flag.
+    drop_in = ImageSettings().recipe_dir / "files" / "resolved-only-with-egress.conf"
+    assert f"ConditionKernelCommandLine={DNS_KERNEL_ARG}" in drop_in.read_text().splitlines()
+    restricted = kernel_cmdline("root=/dev/vda rw", " console=ttyS0 quiet ", egress=False)
+    assert restricted == "root=/dev/vda rw console=ttyS0 quiet"
+    passt = kernel_cmdline("root=/dev/vda rw", "console=ttyS0", egress=True).split()
+    assert passt == ["root=/dev/vda", "rw", "console=ttyS0", DNS_KERNEL_ARG]
 
 
 def test_guest_control_plane_url_points_at_the_forward_address(tmp_path: Path) -> None:
