@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 
+import bureau_agent._lean  # noqa: F401  (before httpx is imported: see the module)
 from bureau_agent.app import create_app
 from bureau_agent.config import AgentConfig, load_config
 from bureau_agent.credentials import Credentials
