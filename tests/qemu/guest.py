@@ -116,11 +116,14 @@ WantedBy=multi-user.target
             ["systemctl", "--no-block", "start", "bureau-test-agent.service"],
             ["sh", "-c", f"echo {marker} > /mnt/data/marker && sync"],
             ["/usr/local/sbin/bureau-probes"],
-            # Boot profile on the console (diagnostics for slow boots; not asserted).
+            # Name resolution once booted (asserted), then the boot profile on the console
+            # (diagnostics for slow boots; not asserted).
             [
                 "sh",
                 "-c",
                 "(systemctl is-system-running --wait >/dev/null 2>&1; "
+                "echo RESOLVER $(systemctl is-active systemd-resolved); "
+                "echo LOOKUP $(getent ahostsv4 deb.debian.org >/dev/null && echo ok || echo no); "
                 "systemd-analyze; systemd-analyze blame | head -12; "
                 "systemd-analyze critical-chain cloud-init.service) >/dev/ttyS0 2>&1 &",
             ],
@@ -144,3 +147,8 @@ def data_disk_marker(console: str) -> str | None:
 def fetched(console: str) -> str | None:
     found = re.findall(r"FETCH (.*)", console)
     return found[-1].strip() if found else None
+
+
+def resolver_facts(console: str) -> dict[str, str]:
+    """``RESOLVER`` (systemd-resolved's state) and ``LOOKUP`` (a public name) once booted."""
+    return dict(re.findall(r"^(RESOLVER|LOOKUP) (\S+)", console, re.MULTILINE))

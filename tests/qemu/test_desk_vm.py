@@ -35,6 +35,7 @@ from tests.qemu.guest import (
     fetched,
     pinned_context,
     probe_results,
+    resolver_facts,
     self_signed,
     standalone_user_data,
 )
@@ -153,6 +154,12 @@ def test_guest_cannot_reach_host_loopback_services(desk: Desk) -> None:
 def test_restricted_network_has_no_internet_route(desk: Desk) -> None:
     wait_until(lambda: "1.1.1.1:443" in probe_results(desk.console()), timeout=120)
     assert probe_results(desk.console())["1.1.1.1:443"] == "closed"
+
+
+def test_restricted_desk_runs_no_resolver(desk: Desk) -> None:
+    # No DNS server to ask on the restricted network: the image skips systemd-resolved.
+    wait_until(lambda: len(resolver_facts(desk.console())) == 2, timeout=180, interval=1.0)
+    assert resolver_facts(desk.console()) == {"RESOLVER": "inactive", "LOOKUP": "no"}
 
 
 def test_new_driver_object_readopts_the_running_desk(desk: Desk) -> None:
