@@ -26,7 +26,7 @@ import json
 import os
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
@@ -39,6 +39,7 @@ from orchestrator.pool.clone import discard
 from orchestrator.pool.machine import RAM_FILE
 from orchestrator.pool.manager import PoolManager
 from orchestrator.pool.settings import PoolSettings
+from tests.e2e.processes import start_fake_provider
 from tests.helpers.servers import free_port, serve_asgi
 from tests.pool.conftest import PoolEnv
 from tests.pool.enroll_double import Enrollments, enroll_app
@@ -56,6 +57,10 @@ class PoolTiming:
     """restore + resume + enroll + app: from taking the slot to the agent's first health answer."""
     idle_pss_mib: float
     idle_private_mib: float
+    responsive_s: float = 0.0
+    """Part of resume: from ``cont`` to the guest's first answer (it catches up on timers)."""
+    guest_steps_ms: dict[str, float] = field(default_factory=dict)
+    """The resume's steps as the guest timed them (clock, entropy, ..., enroll)."""
 
 
 def memory_mib(pid: int) -> tuple[float, float]:
@@ -119,8 +124,19 @@ async def one(env: PoolEnv, desk_id: str) -> tuple[PoolTiming, Path, int]:
         total_s=total,
         idle_pss_mib=0.0,
         idle_private_mib=0.0,
+        responsive_s=restored.timings.get("responsive_ms", 0.0) / 1000,
+        guest_steps_ms={s.name: round(s.ms, 1) for s in answer.steps},
     )
     return timing, restored.desk.path, restored.pid
+
+
+def kept_port(data_dir: Path, name: str) -> int:
+    """A port remembered in the data dir (as tests/pool/conftest.py does): same forwards, same
+    template."""
+    port_file = data_dir / f"test-{name}-port"
+    port = int(port_file.read_text()) if port_file.exists() else free_port()
+    port_file.write_text(str(port))
+    return port
 
 
 def p50(values: list[float]) -> float:
@@ -164,6 +180,11 @@ async def run(env: PoolEnv, sequential: int, concurrent: int) -> dict[str, objec
         "sequential_p50_resume_s": p50([t.resume_s for t in seq]),
         "sequential_p50_enroll_s": p50([t.enroll_s for t in seq]),
         "sequential_p50_app_s": p50([t.app_s for t in seq]),
+        "sequential_p50_responsive_s": p50([t.responsive_s for t in seq]),
+        "sequential_p50_guest_steps_ms": {
+            name: p50([t.guest_steps_ms.get(name, 0.0) for t in seq])
+            for name in (seq[0].guest_steps_ms if seq else {})
+        },
         "concurrent_p50_ready_s": p50([t.total_s for t in conc]),
         "concurrent_p50_app_s": p50([t.app_s for t in conc]),
         "resumed_pss_p50_mib": p50([t.idle_pss_mib for t in seq]),
@@ -201,25 +222,34 @@ def main() -> None:
     args.data_dir.mkdir(parents=True, exist_ok=True)
     build_image(args.data_dir, name=DEFAULT_IMAGE_NAME, progress=print)  # reused when current
     pki = Pki(args.data_dir / "test-tls", ["127.0.0.1", "10.0.2.100"])
-    port_file = args.data_dir / "test-control-plane-port"
-    port = int(port_file.read_text()) if port_file.exists() else free_port()
-    port_file.write_text(str(port))
+    # The same ports and forwards as tests/pool/conftest.py: a shared data dir finds one template.
+    port = kept_port(args.data_dir, "control-plane")
+    provider, provider_url = start_fake_provider(
+        args.data_dir / "provider.log", port=kept_port(args.data_dir, "provider")
+    )
     enrollments = Enrollments()
     app = enroll_app(pki, enrollments)
-    with serve_asgi(app, port=port, certfile=pki.paths.server, keyfile=pki.paths.server_key):
-        manager = PoolManager(
-            args.data_dir,
-            settings=PoolSettings(
-                size=1,
-                restore_timeout_seconds=30,
-                clone_tcg_tb_size_mib=args.clone_tb_size_mib,
-            ),
-            qemu=QemuSettings(accel="tcg"),
-            control_plane=("127.0.0.1", port),
-        )
-        template = asyncio.run(manager.template(DESK_SIZES["small"], progress=print))
-        env = PoolEnv(args.data_dir, manager, template, pki, enrollments, port)
-        result = asyncio.run(run(env, args.sequential, args.concurrent))
+    try:
+        with serve_asgi(app, port=port, certfile=pki.paths.server, keyfile=pki.paths.server_key):
+            manager = PoolManager(
+                args.data_dir,
+                settings=PoolSettings(
+                    size=1,
+                    restore_timeout_seconds=30,
+                    clone_tcg_tb_size_mib=args.clone_tb_size_mib,
+                ),
+                qemu=QemuSettings(
+                    accel="tcg", host_forwards="127.0.0.1:" + provider_url.rsplit(":", 1)[1]
+                ),
+                control_plane=("127.0.0.1", port),
+            )
+            template = asyncio.run(manager.template(DESK_SIZES["small"], progress=print))
+            env = PoolEnv(
+                args.data_dir, manager, template, pki, enrollments, port, provider, provider_url
+            )
+            result = asyncio.run(run(env, args.sequential, args.concurrent))
+    finally:
+        provider.stop()
     out = Path(__file__).with_name("out")
     out.mkdir(exist_ok=True)
     (out / "desk_ready_pool.json").write_text(json.dumps(result, indent=2) + "\n")
