@@ -27,7 +27,9 @@ class PoolSettings(BaseSettings):
     clone_tcg_tb_size_mib: int | None = Field(default=None, ge=32, le=2048)
     """TCG translation cache of a clone (MiB; None: the template's, i.e. the qemu driver's
     ``BUREAU_QEMU_TCG_TB_SIZE_MIB``). Not part of the migrated state, so a clone may use a smaller
-    one than its template: it bounds what each idle clone holds for translated code."""
+    one than its template: it bounds what each idle clone holds for translated code. Measured
+    (bench/desk_ready_pool.py, TCG, 2 CPUs): 128 / 64 / 32 MiB -> ready p50 2.65 / 3.36 / 4.69 s,
+    idle PSS of a lone clone 433 / 376 / 339 MiB. Default: the template's (ready time first)."""
 
     def classes(self) -> list[str]:
         return [name.strip() for name in self.size_classes.split(",") if name.strip()]
