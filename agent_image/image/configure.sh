@@ -49,7 +49,8 @@ for unit in e2scrub_reap.service e2scrub_all.timer e2scrub_all.service \
     modprobe@drm.service modprobe@dm_mod.service modprobe@loop.service modprobe@fuse.service \
     sys-kernel-debug.mount sys-kernel-tracing.mount sys-fs-fuse-connections.mount \
     dev-hugepages.mount systemd-network-generator.service systemd-journal-flush.service \
-    systemd-update-utmp.service systemd-update-utmp-runlevel.service dpkg-db-backup.timer; do
+    systemd-update-utmp.service systemd-update-utmp-runlevel.service dpkg-db-backup.timer \
+    modprobe@configfs.service sys-kernel-config.mount systemd-random-seed.service; do
     systemctl mask "$unit"
 done
 # cloud-init's generator runs ds-identify (a long shell script) at boot and on every
@@ -87,3 +88,8 @@ passwd -l root
 install -m 0644 "$files/modprobe.d/bureau-blacklist.conf" /etc/modprobe.d/bureau-blacklist.conf
 install -m 0755 "$files/initramfs-tools/zz-bureau-no-udev" /etc/initramfs-tools/hooks/zz-bureau-no-udev
 update-initramfs -u -k all
+
+# systemd-sysusers runs at every boot while /etc looks older than /usr (ConditionNeedsUpdate=/etc):
+# the packages created their users when installed, so stamp /etc and /var as up to date. Last, after
+# every change to /usr.
+touch /etc/.updated /var/.updated
