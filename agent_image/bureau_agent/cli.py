@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import socket
-import ssl
-import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-import uvicorn
 
 import bureau_agent._lean  # noqa: F401  (before httpx is imported: see the module)
+from bureau_agent import desk
 from bureau_agent.app import create_app
 from bureau_agent.config import AgentConfig, load_config
 from bureau_agent.credentials import Credentials
-from bureau_agent.enroll import EnrollmentError, ensure_enrolled
+from bureau_agent.serving import run_server, server_config
 from bureau_agent.version import __version__
+
+__all__ = ["app", "run_server", "server_config"]
 
 app = typer.Typer(add_completion=False, help="Bureau's desk agent (Assistants-compatible API).")
 
@@ -47,39 +46,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def server_config(
-    application: Any,
-    host: str,
-    port: int,
-    *,
-    cert: Path | None,
-    key: Path | None,
-    client_ca: Path | None,
-) -> uvicorn.Config:
-    """uvicorn's settings for the agent (no websockets: the API has none)."""
-    mutual = client_ca is not None
-    return uvicorn.Config(
-        application,
-        host=host,
-        port=port,
-        log_level="info",
-        ws="none",
-        ssl_certfile=str(cert) if cert else None,
-        ssl_keyfile=str(key) if key else None,
-        ssl_ca_certs=str(client_ca) if client_ca else None,
-        ssl_cert_reqs=ssl.CERT_REQUIRED if mutual else ssl.CERT_NONE,
-        timeout_graceful_shutdown=5,
-    )
-
-
-def run_server(config: uvicorn.Config, listener: socket.socket | None = None) -> None:
-    """Serve until stopped; on ``listener`` (already bound and listening) when given."""
-    server = uvicorn.Server(config)
-    server.run(sockets=[listener] if listener is not None else None)
-    if not server.started:
-        sys.exit(3)
 
 
 def _serve(
@@ -128,23 +94,10 @@ def serve(
 
 @app.command()
 def run(
-    config: Annotated[Path, typer.Option("--config", help="Env file.")] = Path(
-        "/etc/bureau/agent.env"
-    ),
+    config: Annotated[Path, typer.Option("--config", help="Env file.")] = desk.DEFAULT_CONFIG,
 ) -> None:
-    """The desk entry point: enroll once (or reuse the certificate), then serve mutual TLS."""
-    settings = load_config(config if config.exists() else None)
-    try:
-        tls, creds = ensure_enrolled(settings)
-    except EnrollmentError as exc:
-        typer.echo(f"enrollment failed: {exc}", err=True)
-        sys.exit(3)
-    _serve(
-        settings,
-        settings.agent_host,
-        settings.agent_port,
-        cert=tls.cert,
-        key=tls.key,
-        client_ca=tls.client_ca,
-        credentials=creds,
-    )
+    """The desk entry point: enroll once (or reuse the certificate), then serve mutual TLS.
+
+    A desk's unit starts ``python -m bureau_agent.desk`` instead: the same without this CLI.
+    """
+    desk.run(config)

@@ -142,9 +142,8 @@ def test_control_plane_ca_is_written_for_pinning() -> None:
 def test_agent_unit_runs_as_bureau_with_restart_on_failure() -> None:
     unit = _file(_doc(minimal_desk()), "/etc/systemd/system/bureau-agent.service")["content"]
     assert "User=bureau\n" in unit
-    assert (
-        "ExecStart=/opt/bureau/venv/bin/bureau-agent run --config /etc/bureau/agent.env\n" in unit
-    )
+    command = "/opt/bureau/venv/bin/python -m bureau_agent.desk --config /etc/bureau/agent.env"
+    assert f"ExecStart={command}\n" in unit
     assert "Restart=on-failure\n" in unit
     assert "AmbientCapabilities" not in unit
 

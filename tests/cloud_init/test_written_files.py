@@ -53,7 +53,7 @@ def test_systemd_units_pass_systemd_analyze_verify(
     complaints = [
         line
         for line in (result.stdout + result.stderr).splitlines()
-        if line.strip() and "/opt/bureau/venv/bin/bureau-agent is not executable" not in line
+        if line.strip() and "/opt/bureau/venv/bin/python is not executable" not in line
     ]
     assert complaints == []
 
