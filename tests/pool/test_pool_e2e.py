@@ -1,16 +1,20 @@
 """End to end with `bureau serve`, the qemu driver and BUREAU_POOL_SIZE=1.
 
-The control plane builds the template itself (minutes under TCG), prepares one slot; a new desk
-is then restored from it, resumed, enrolled and ready; a run through the proxy works inside it;
-the pool refills; the pooled desk, stopped and started again through the API (the control plane's
-start job: a cold boot of the clone's own disks), keeps its thread and memory. The cold path
-beside it is tests/e2e (same control plane, pool size 0).
+The control plane finds the session's pool template (tests/pool/conftest.py builds it once, with
+the same PoolManager code `bureau serve` runs, forwards and control-plane port included) and
+prepares one slot. Two desks are then created back to back: one is restored from the slot,
+resumed, enrolled and ready; the other finds the pool empty and boots cold — both work through
+the proxy. The pool refills; the pooled desk, stopped and started again through the API (the
+control plane's start job: a cold boot of the clone's own disks), keeps its thread and memory.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import secrets
+import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -18,10 +22,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.processes import start_fake_provider
 from tests.e2e.test_desk_e2e import MODEL, Stack, follow_events, provider_keys_seen, run_text
-from tests.helpers.servers import free_port
 from tests.helpers.wait import wait_until
+from tests.pool.conftest import PoolEnv
 from tests.qemu.image import ensure_image
 
 pytestmark = [
@@ -35,12 +38,20 @@ TEMPLATE_TIMEOUT = 1500.0
 
 
 @pytest.fixture(scope="module")
-def pool_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def pool_stack(
+    tmp_path_factory: pytest.TempPathFactory, pool_template_env: PoolEnv
+) -> Iterator[Stack]:
+    shared = pool_template_env
     tmp = tmp_path_factory.mktemp("pool-e2e")
     data_dir = tmp / "data"
     ensure_image(data_dir)
-    provider, provider_url = start_fake_provider(tmp / "provider.log")
-    port = free_port()
+    # The session's template, hard-linked into this data dir: serve finds it by its key.
+    templates = data_dir / "qemu" / "pool" / "templates"
+    templates.mkdir(parents=True)
+    shutil.copytree(
+        shared.template.path, templates / shared.template.path.name, copy_function=os.link
+    )
+    port = shared.control_plane_port
     token = "adm_" + secrets.token_hex(24)
     env = {
         "BUREAU_DATA_DIR": str(data_dir),
@@ -50,26 +61,38 @@ def pool_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "BUREAU_BOOTSTRAP_ADMIN_TOKEN": token,
         "BUREAU_ALLOW_HTTP_ENDPOINTS": "true",
         "BUREAU_HEALTH_TIMEOUT_SECONDS": "600",
-        "BUREAU_QEMU_HOST_FORWARDS": "127.0.0.1:" + provider_url.rsplit(":", 1)[1],
+        "BUREAU_QEMU_HOST_FORWARDS": shared.qemu_host_forwards,
         "BUREAU_QEMU_ACCEL": "tcg",
         "BUREAU_POOL_SIZE": "1",
     }
-    stack = Stack(tmp, data_dir, env, f"https://127.0.0.1:{port}", token, provider_url,
-                  provider, None)  # type: ignore[arg-type]  # fmt: skip
+    stack = Stack(tmp, data_dir, env, f"https://127.0.0.1:{port}", token, shared.provider_url,
+                  shared.provider, None)  # type: ignore[arg-type]  # fmt: skip
     try:
         stack.start_control_plane()
         yield stack
     finally:
         assert stack.control_plane is not None
-        if stack.desk_id and stack.control_plane.proc.poll() is None:
-            with stack.client() as client:
-                client.delete(f"/v1/desks/{stack.desk_id}")
-            try:
-                follow_events(stack, {"deleted"}, timeout=180)
-            except AssertionError:
-                pass
-        stack.control_plane.stop()
-        provider.stop()
+        if stack.control_plane.proc.poll() is None:
+            _delete_every_desk(stack)
+        stack.control_plane.stop()  # the provider is the session's: it stays
+
+
+def _delete_every_desk(stack: Stack) -> None:
+    with stack.client() as client:
+        desks = client.get("/v1/desks").json()["data"]
+        for desk in desks:
+            client.delete(f"/v1/desks/{desk['id']}")
+    for desk in desks:
+        try:
+            follow_events(dataclasses.replace(stack, desk_id=desk["id"]), {"deleted"}, timeout=180)
+        except AssertionError:
+            pass
+
+
+@pytest.fixture(scope="module")
+def cold_desk(pool_stack: Stack) -> dict[str, str]:
+    """The desk created while the pool was empty (filled in by the pooled-desk test)."""
+    return {}
 
 
 def _slots(stack: Stack) -> list[str]:
@@ -79,10 +102,14 @@ def _slots(stack: Stack) -> list[str]:
     return [p.name for p in slots.iterdir() if p.is_dir() and not p.name.endswith(".partial")]
 
 
-def test_pool_prepares_a_slot(pool_stack: Stack) -> None:
+def test_pool_prepares_a_slot_from_the_template_it_found(
+    pool_stack: Stack, pool_template_env: PoolEnv
+) -> None:
     wait_until(
         lambda: _slots(pool_stack), timeout=TEMPLATE_TIMEOUT, interval=5, message="a pool slot"
     )
+    templates = pool_stack.data_dir / "qemu" / "pool" / "templates"
+    assert [p.name for p in templates.iterdir()] == [pool_template_env.template.path.name]
 
 
 def _print_timeline(events: list[dict[str, Any]]) -> None:
@@ -93,23 +120,40 @@ def _print_timeline(events: list[dict[str, Any]]) -> None:
         print(f"{offset:7.2f} s  {event['to_state']:<12} {event['message']}")
 
 
-def test_desk_from_the_pool_becomes_ready(pool_stack: Stack) -> None:
+def _create_desk(stack: Stack, name: str) -> tuple[str, str]:
     key = f"sk-pool-{uuid.uuid4().hex}"
-    pool_stack.keys.append(key)
-    with pool_stack.client() as client:
+    with stack.client() as client:
         response = client.post(
             "/v1/desks",
-            json={"name": "pooled", "provider": "openai", "api_key": key, "model": MODEL,
-                  "endpoint": pool_stack.endpoint()},
+            json={"name": name, "provider": "openai", "api_key": key, "model": MODEL,
+                  "endpoint": stack.endpoint()},
         )  # fmt: skip
     assert response.status_code == 201, response.text
-    pool_stack.desk_id = response.json()["id"]
-    events = follow_events(pool_stack, {"ready", "failed", "awaiting_key"})
+    return response.json()["id"], key
+
+
+def _from_the_pool(events: list[dict[str, Any]]) -> bool:
+    return any((e["message"] or "").startswith("pool: resumed and enrolled") for e in events)
+
+
+def test_desk_from_the_pool_becomes_ready(pool_stack: Stack, cold_desk: dict[str, str]) -> None:
+    """Two desks back to back on a pool of one: one takes the slot (the refill takes seconds,
+    the second desk's job starts within milliseconds), the other goes down the cold path."""
+    created = [_create_desk(pool_stack, name) for name in ("first", "second")]
+    first = dataclasses.replace(pool_stack, desk_id=created[0][0])
+    events = follow_events(first, {"ready", "failed", "awaiting_key"})
+    pooled, cold = (0, 1) if _from_the_pool(events) else (1, 0)
+    pool_stack.desk_id, key = created[pooled]
+    pool_stack.keys.append(key)
+    cold_desk["id"], cold_desk["key"] = created[cold]
+    if pooled == 1:
+        events = follow_events(pool_stack, {"ready", "failed", "awaiting_key"})
+    else:
+        pool_stack.last_event_id = first.last_event_id
     _print_timeline(events)
     states = [e["to_state"] for e in events if e["kind"] == "transition"]
     assert states[-1] == "ready", events[-5:]
-    messages = [e["message"] or "" for e in events]
-    assert any(m.startswith("pool: resumed and enrolled") for m in messages), messages
+    assert _from_the_pool(events), [e["message"] for e in events]
 
 
 def test_run_through_the_proxy_works_in_the_pooled_desk(pool_stack: Stack) -> None:
@@ -122,21 +166,45 @@ def test_run_through_the_proxy_works_in_the_pooled_desk(pool_stack: Stack) -> No
     ]
     shell = [c for c in calls if c.type == "function" and c.function.name == "shell"]
     assert shell, steps
-    assert "pooled" in (shell[0].function.output or "")  # the hostname set at resume
+    with pool_stack.client() as http:
+        name = http.get(f"/v1/desks/{pool_stack.desk_id}").json()["name"]
+    assert name in (shell[0].function.output or "")  # the hostname set at resume
     assert answer.startswith("tool shell returned:")
     assert pool_stack.keys[0] in provider_keys_seen(pool_stack)
+
+
+def test_a_desk_created_while_the_pool_is_empty_boots_cold_and_works(
+    pool_stack: Stack, cold_desk: dict[str, str]
+) -> None:
+    cold = dataclasses.replace(pool_stack, desk_id=cold_desk["id"], last_event_id=0)
+    events = follow_events(cold, {"ready", "failed", "awaiting_key"}, timeout=1200)
+    _print_timeline(events)
+    assert events[-1]["to_state"] == "ready", events[-5:]
+    assert not _from_the_pool(events), [e["message"] for e in events]
+    client = cold.openai()
+    cold.assistant_id = client.beta.assistants.create(model=MODEL, name="cold").id
+    cold.thread_id = client.beta.threads.create().id
+    answer, _ = run_text(cold, '[[tool:shell {"command": "uname -n"}]]')
+    assert answer.startswith("tool shell returned:"), answer
+    assert cold_desk["key"] in provider_keys_seen(cold)
+    with cold.client() as http:
+        assert http.delete(f"/v1/desks/{cold.desk_id}").status_code == 202
+    follow_events(cold, {"deleted"}, timeout=300)
 
 
 def test_pool_refills_after_an_assignment(pool_stack: Stack) -> None:
     wait_until(lambda: _slots(pool_stack), timeout=300, interval=2, message="a refilled slot")
 
 
-def test_pooled_desk_seed_and_logs_hold_no_key(pool_stack: Stack) -> None:
+def test_pooled_desk_seed_and_logs_hold_no_key(
+    pool_stack: Stack, cold_desk: dict[str, str]
+) -> None:
     desk_dir = pool_stack.data_dir / "qemu" / "desks" / pool_stack.desk_id
     for name in ("seed.iso", "desk.json", "console.log"):
         assert pool_stack.keys[0].encode() not in (desk_dir / name).read_bytes(), name
     log = (pool_stack.tmp / "control-plane.log").read_text()
     assert pool_stack.keys[0] not in log
+    assert cold_desk["key"] not in log
 
 
 def test_pooled_desk_tools_run_in_the_agent_units_sandbox_and_its_seed_has_no_pool_token(
