@@ -133,6 +133,16 @@ def slot_template_key(slot: Path) -> str | None:
         return None
 
 
+def desk_kernel_cmdline(template_cmdline: str, kernel_args: str) -> str:
+    """The image's kernel command line inside a template's (``<image's> <kernel_args>``, as the
+    pool manager composes it): what the desk record keeps, since the qemu driver appends
+    ``kernel_args`` itself when it cold-starts the desk later (else they appear twice)."""
+    full, extra = template_cmdline.strip(), kernel_args.strip()
+    if extra and full.endswith(extra):
+        return full[: -len(extra)].strip()
+    return full
+
+
 async def restore_into(
     template: Template,
     slot: Path,
@@ -141,8 +151,12 @@ async def restore_into(
     name: str,
     restore_timeout: float,
     tcg_tb_size_mib: int | None = None,
+    kernel_args: str = "",
 ) -> Restored:
-    """Move ``slot`` to the desk's directory, start QEMU and load the template's state (paused)."""
+    """Move ``slot`` to the desk's directory, start QEMU and load the template's state (paused).
+
+    ``kernel_args``: the qemu driver's ``BUREAU_QEMU_KERNEL_ARGS`` (the template's command line
+    ends with them; the desk record keeps the image's part, the driver appends them at start)."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
     _adopt_slot(slot, desk)
@@ -153,7 +167,7 @@ async def restore_into(
         image=tpl.image,
         image_key=tpl.image_key,
         boot="kernel",
-        kernel_cmdline=tpl.kernel_cmdline,
+        kernel_cmdline=desk_kernel_cmdline(tpl.kernel_cmdline, kernel_args),
         memory_mib=tpl.memory_mib,
         vcpus=tpl.vcpus,
         disk_gib=tpl.disk_gib,

@@ -308,6 +308,7 @@ class PoolManager:
                 name=spec.name,
                 restore_timeout=self.settings.restore_timeout_seconds,
                 tcg_tb_size_mib=self.settings.clone_tcg_tb_size_mib,
+                kernel_args=self.qemu.kernel_args,
             )
         except CloneError as exc:
             await self._failed(desk, template, exc, progress, broken_template=True)

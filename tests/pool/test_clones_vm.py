@@ -67,6 +67,7 @@ async def restore(env: PoolEnv, desk_id: str) -> Restored:
         name=desk_id,
         restore_timeout=30,
         tcg_tb_size_mib=env.manager.settings.clone_tcg_tb_size_mib,
+        kernel_args=env.manager.qemu.kernel_args,
     )
 
 

@@ -109,3 +109,27 @@ def test_template_seed_carries_no_desk_data() -> None:
     assert "BUREAU_DESK_ID" not in text
     assert "/etc/bureau/pool-token" not in paths  # the pool token rides in a clone's seed
     assert any(p.endswith("bureau_agent/pool/resume.py") for p in paths)
+
+
+def test_a_pooled_desks_record_keeps_the_image_cmdline_so_a_cold_start_adds_kernel_args_once(
+    tmp_path: Path,
+) -> None:
+    """The template's command line is the image's + BUREAU_QEMU_KERNEL_ARGS; the qemu driver
+    appends those args again when it cold-starts the desk, so the record keeps the image's."""
+    from orchestrator.drivers import qemu_net
+    from orchestrator.drivers.qemu_accel import Accel
+    from orchestrator.pool.clone import desk_kernel_cmdline
+
+    settings = QemuSettings(accel="tcg")
+    manager = PoolManager(tmp_path, settings=PoolSettings(size=1), qemu=settings)
+    image_cmdline = "root=/dev/vda rw"
+    shape = manager._shape(DESK_SIZES["small"], image_cmdline, Accel("tcg", "test"))
+    assert settings.kernel_args.strip() and shape.kernel_cmdline.endswith(settings.kernel_args)
+    kept = desk_kernel_cmdline(shape.kernel_cmdline, settings.kernel_args)
+    assert kept == image_cmdline
+    cold = qemu_net.kernel_cmdline(kept, settings.kernel_args, egress=False)
+    assert cold == shape.kernel_cmdline  # the cold start boots the clone's kernel as restored
+    for arg in settings.kernel_args.split():
+        assert cold.split().count(arg) == 1, arg
+    assert desk_kernel_cmdline("root=/dev/vda rw", "") == "root=/dev/vda rw"
+    assert desk_kernel_cmdline("root=/dev/vda rw quiet", "loglevel=3") == "root=/dev/vda rw quiet"
