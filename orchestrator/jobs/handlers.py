@@ -352,8 +352,15 @@ async def wait_healthy(rt: Runtime, desk_id: str, expect: tuple[DeskState, ...])
                 else:
                     await move(rt, desk_id, S.READY, f"the agent is {health.status}", expect=expect)
                     return
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.5)  # a refused probe costs nothing; a pooled agent is up fast
+        if desk.agent_url:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)  # a refused probe costs nothing; a pooled agent is up fast
+        else:
+            # The machine's address is stored when its provision ends (a pooled desk enrolls
+            # before that, starting this job): probe as soon as that commit notifies, not a poll
+            # interval later. A pooled agent's port already listens, so that probe waits in its
+            # backlog and is answered the moment the agent serves.
+            await rt.notifier.wait(0.5)
     raise AgentUnreachable(
         f"the agent did not pass its health check within "
         f"{rt.settings.health_timeout_seconds:.0f}s ({last})"
