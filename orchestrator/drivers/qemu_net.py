@@ -38,8 +38,17 @@ def kernel_cmdline(image_cmdline: str, kernel_args: str, *, egress: bool) -> str
     return " ".join(part.strip() for part in parts if part.strip())
 
 
+def relay_command(forward: HostForward) -> str:
+    """The shell command QEMU runs per guest connection to ``forward`` (qemu_relay.py).
+
+    ``-I -S``: isolated and without ``site`` (the relay needs only the standard library), so
+    no .pth file of the venv is read: it starts in a few milliseconds instead of ~20 ms, on the
+    path of every enrollment and provider call."""
+    return f"{sys.executable} -I -S {RELAY} {forward.host} {forward.port}"
+
+
 def _guestfwd(forward: HostForward) -> str:
-    command = f"{sys.executable} -I {RELAY} {forward.host} {forward.port}"
+    command = relay_command(forward)
     return (
         f"guestfwd=tcp:{GUEST_HOST_ADDRESS}:{forward.guest_port}-cmd:{command.replace(',', ',,')}"
     )

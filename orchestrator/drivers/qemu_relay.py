@@ -2,8 +2,9 @@
 
 QEMU's ``guestfwd`` with a ``tcp:`` chardev connects once, at start, and serves one guest
 connection; with ``cmd:`` it runs a command per guest connection with the connection on the
-command's stdin/stdout. This file is that command. It runs as ``python -I qemu_relay.py HOST PORT``
-(stdlib only, no package import: it starts in milliseconds).
+command's stdin/stdout. This file is that command. It runs as
+``python -I -S qemu_relay.py HOST PORT`` (stdlib only, no package import, no ``site``: it starts
+in milliseconds).
 """
 
 from __future__ import annotations
