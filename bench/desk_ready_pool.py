@@ -61,6 +61,9 @@ class PoolTiming:
     """Part of resume: from ``cont`` to the guest's first answer (it catches up on timers)."""
     guest_steps_ms: dict[str, float] = field(default_factory=dict)
     """The resume's steps as the guest timed them (clock, entropy, ..., enroll)."""
+    guest_log: list[str] = field(default_factory=list)
+    """The clone's console from its resume on (the pool agent's and uvicorn's lines, with the
+    guest kernel's timestamps): where the enrollment and the agent's start spend their time."""
 
 
 def memory_mib(pid: int) -> tuple[float, float]:
@@ -139,6 +142,16 @@ def kept_port(data_dir: Path, name: str) -> int:
     return port
 
 
+def guest_log(desk_dir: Path, limit: int = 60) -> list[str]:
+    """The clone's console lines from the agent (journal forwarded to the serial console)."""
+    path = desk_dir / "console.log"
+    if not path.exists():
+        return []
+    lines = path.read_text(errors="replace").splitlines()
+    keep = ("bureau-pool", "uvicorn", "Uvicorn", "Application", "health", "bureau_agent")
+    return [line.strip() for line in lines if any(word in line for word in keep)][:limit]
+
+
 def p50(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -150,8 +163,9 @@ async def run(env: PoolEnv, sequential: int, concurrent: int) -> dict[str, objec
         timing, path, pid = await one(env, f"dsk_bench{i:02d}")
         await asyncio.sleep(5)  # let it settle, then measure the resumed clone
         timing.idle_pss_mib, timing.idle_private_mib = memory_mib(pid)
+        timing.guest_log = guest_log(path)
         seq.append(timing)
-        print(json.dumps(asdict(timing)), flush=True)
+        print(json.dumps({k: v for k, v in asdict(timing).items() if k != "guest_log"}), flush=True)
         await discard(path)
     if concurrent:
         results = await asyncio.gather(*(one(env, f"dsk_conc{i:02d}") for i in range(concurrent)))

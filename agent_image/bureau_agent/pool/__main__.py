@@ -79,6 +79,19 @@ def _import_server() -> None:
         pass
 
 
+def _import_enrollment_client() -> None:
+    """httpx loads its sync transport (httpcore, h11, certifi) when the first ``httpx.Client`` is
+    built: without this, the enrollment's client in the clone (enroll.py) imports ~40 modules
+    between the reseed and the certificate (under TCG, a large part of the enrollment). No
+    connection is made and nothing is kept: the clone builds its own client and TLS context."""
+    import ssl
+
+    import httpx
+
+    with httpx.Client(verify=ssl.create_default_context(), timeout=1):
+        pass
+
+
 def _rehearse() -> None:
     """Bind a throwaway app to a throwaway data dir and answer a health check in-process: it
     imports what binding and the first request import lazily (extensions, anyio's backend)."""
@@ -127,6 +140,7 @@ def preload() -> FastAPI:
     _ = bureau_agent.cli, bureau_agent.enroll
     _timed("lazy libraries", _import_libraries)
     _timed("server modules", _import_server)
+    _timed("enrollment client", _import_enrollment_client)
     _timed("rehearsal", _rehearse)
     app: FastAPI = _timed("agent app", lambda: build_app(mutual_tls=True))
     _timed("desk services", lambda: _prebind(app))

@@ -76,6 +76,10 @@ def wait_port_free(host: str, port: int, timeout: float = 30.0) -> None:
         time.sleep(0.02)
 
 
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
 def _usable(listener: socket.socket, port: int) -> bool:
     """A plain listening TCP socket on ``port`` (uvicorn wraps it in the agent's TLS itself)."""
     return type(listener) is socket.socket and listener.getsockname()[1] == port
@@ -104,6 +108,7 @@ def enroll_and_serve(
     from bureau_agent.enroll import EnrollmentError, ensure_enrolled
 
     prepared = prepared or Prepared()
+    started = time.perf_counter()
     config = load_config(config_file)
     try:
         tls, creds = ensure_enrolled(config)
@@ -111,6 +116,7 @@ def enroll_and_serve(
         report({"enrolled": False, "error": str(exc)[:500]})
         return
     report({"enrolled": True})
+    log.info("enrolled in %.0f ms (settings, key, CSR, certificate)", _ms_since(started))
     started = time.perf_counter()
     app = prepared.app or build_app(mutual_tls=True)
     try:
@@ -133,7 +139,7 @@ def enroll_and_serve(
         key=tls.key,
         client_ca=tls.client_ca,
     )
-    log.info("agent bound to its desk in %.0f ms; serving", (time.perf_counter() - started) * 1000)
+    log.info("agent bound to its desk in %.0f ms; serving", _ms_since(started))
     run_server(server, listener)
 
 
@@ -160,10 +166,11 @@ class ForkLauncher:
 
     def launch(self, config_file: Path) -> LaunchResult:
         read_fd, write_fd = os.pipe()
+        forked = time.perf_counter()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child never returns to the caller
             os.close(read_fd)
-            self._child(config_file, write_fd)
+            self._child(config_file, write_fd, forked)
         os.close(write_fd)
         self.child_pid = pid
         try:
@@ -171,7 +178,7 @@ class ForkLauncher:
         finally:
             os.close(read_fd)
 
-    def _child(self, config_file: Path, write_fd: int) -> None:  # pragma: no cover
+    def _child(self, config_file: Path, write_fd: int, forked: float) -> None:  # pragma: no cover
         status = 0
 
         def report(message: dict[str, object]) -> None:
@@ -186,6 +193,7 @@ class ForkLauncher:
                     log.info("agent sandbox: %s", line)
             if self.user is not None:
                 drop_privileges(self.user, self.groups)
+            log.info("agent child sandboxed in %.0f ms from the fork", _ms_since(forked))
             self.work(config_file, report)
         except BaseException as exc:  # the child must never unwind into the parent's code
             status = 3
