@@ -21,6 +21,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return lines
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's hook reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip, with a printed reason, what this machine cannot run; keep VM tests on one worker.
 
@@ -39,6 +40,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group("vm"))
             if not has_qemu:
                 item.add_marker(no_qemu)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fail a VM test that xdist left out of its group (it did, silently, on pytest 9): its
+    module would run split across workers, each half with its own VM."""
+    if getattr(item.config.option, "loadgroup", False):
+        if "vm" in item.keywords and "@vm" not in item.nodeid:
+            pytest.fail(
+                "pytest-xdist did not put this VM test in the 'vm' group: check the pytest and "
+                "pytest-xdist versions (pyproject.toml pins pytest < 9 for this)",
+                pytrace=False,
+            )
 
 
 @pytest.fixture(scope="session")
