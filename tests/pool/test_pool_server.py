@@ -27,16 +27,7 @@ class Running:
 
 def _serve(root: Path, *, enrolled: bool = True, hand_off: bool = False) -> Iterator[Running]:
     resumer, system, _ = make_resumer(root, enrolled=enrolled)
-    server = PoolServer(("127.0.0.1", 0), resumer, POOL_TOKEN, hand_off=hand_off)
-    stop = threading.Event()
-    thread = threading.Thread(target=server.serve_until_stopped, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        yield Running(f"http://127.0.0.1:{server.server_address[1]}", system, server)
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        server.server_close()
+    yield from _serve_with(resumer, system, POOL_TOKEN, hand_off=hand_off)
 
 
 @pytest.fixture
@@ -183,8 +174,11 @@ def test_an_unreadable_seed_disk_refuses_the_resume(tmp_path: Path) -> None:
         assert system.log == []
 
 
-def _serve_with(resumer: Any, system: RecordingSystem, token: Any) -> Iterator[Running]:
-    server = PoolServer(("127.0.0.1", 0), resumer, token, hand_off=False)
+def _serve_with(
+    resumer: Any, system: RecordingSystem, token: Any, *, hand_off: bool = False
+) -> Iterator[Running]:
+    """A pool server on a free loopback port, in a thread, for the block's duration."""
+    server = PoolServer(("127.0.0.1", 0), resumer, token, hand_off=hand_off)
     stop = threading.Event()
     thread = threading.Thread(target=server.serve_until_stopped, args=(stop,), daemon=True)
     thread.start()
