@@ -58,9 +58,11 @@ def _metadata(project: dict[str, Any]) -> str:
     lines = ["Metadata-Version: 2.1", f"Name: {project['name']}", f"Version: {project['version']}"]
     if project.get("description"):
         lines.append(f"Summary: {project['description']}")
-    license_ = project.get("license")
+    license_ = project.get("license")  # an SPDX string (PEP 639) or the older {text = ...}
     if isinstance(license_, dict) and license_.get("text"):
         lines.append(f"License: {license_['text']}")
+    elif isinstance(license_, str) and license_:
+        lines.append(f"License: {license_}")
     if project.get("requires-python"):
         lines.append(f"Requires-Python: {project['requires-python']}")
     lines += [f"Requires-Dist: {dep}" for dep in project.get("dependencies", [])]

@@ -22,8 +22,10 @@ def test_missing_wheel_is_built_from_the_agent_sources(tmp_path: Path):
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         entry_points = archive.read("bureau_agent-0.1.0.dist-info/entry_points.txt").decode()
+        metadata = archive.read("bureau_agent-0.1.0.dist-info/METADATA").decode()
     assert "bureau_agent/protocol.py" in names and "bureau_agent/py.typed" in names
     assert "bureau-agent = bureau_agent.cli:app" in entry_points
+    assert "License: Apache-2.0" in metadata.splitlines()
 
 
 def test_same_sources_give_the_same_wheel(tmp_path: Path):
