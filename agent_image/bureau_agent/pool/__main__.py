@@ -16,6 +16,7 @@ import asyncio
 import gc
 import importlib
 import logging
+import os
 import subprocess
 import sys
 import tempfile
@@ -164,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=Path("/"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="bureau-pool: %(message)s", stream=sys.stdout)
+    # httpx logs every request at INFO: the enrollment's line would cost the clone a journal
+    # write while it enrolls (its outcome is logged anyway).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     system = HostSystem()
     server: PoolServer | None = None
     prepared = Prepared()
@@ -193,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     response = server.serve_until_resumed()
     server.server_close()
     log.info("resumed as desk %s; the agent serves port %d", response.desk_id, args.port)
+    # From here this process only tidies up and supervises: the agent child, starting to serve
+    # on the desk's one vCPU, goes first (the systemctl calls below inherit the lower priority).
+    os.nice(10)
     resumer.finish(response.enrolled)
     status = launcher.wait_child()
     if status != 0:

@@ -166,13 +166,17 @@ class Resumer:
         )
 
     def finish(self, enrolled: bool) -> None:
-        """After the response: next boots use the regular agent unit; drop the spent token."""
+        """After the response: next boots use the regular agent unit; drop the spent token.
+
+        ``--no-reload``: the links only matter at the next boot, and the daemon-reload that
+        ``enable``/``disable`` would otherwise run (every unit file re-read, the generators run
+        again) would take the desk's vCPU while the agent starts serving."""
         if enrolled:
             with contextlib.suppress(OSError):
                 self.path(TOKEN_FILE).unlink()
         for argv in (
-            ["systemctl", "enable", "bureau-agent.service"],
-            ["systemctl", "disable", "bureau-pool.service"],
+            ["systemctl", "enable", "--no-reload", "bureau-agent.service"],
+            ["systemctl", "disable", "--no-reload", "bureau-pool.service"],
         ):
             with contextlib.suppress(SystemError_):
                 self.system.run(argv)
