@@ -249,22 +249,35 @@ def test_rotated_key_is_used_by_the_next_run(stack: Stack) -> None:
     assert provider_keys_seen(stack) == [new_key]
 
 
-def test_stop_and_start_keep_the_thread_and_a_memory(stack: Stack) -> None:
-    run_text(stack, '[[tool:remember {"text": "the e2e codeword is heliotrope"}]]')
+def stop_then_start(stack: Stack, timeout: float = READY_TIMEOUT) -> list[dict[str, Any]]:
+    """Stop the desk through the API, see it stopped, start it; its events until ``ready``."""
     with stack.client() as client:
         assert client.post(f"/v1/desks/{stack.desk_id}/stop").status_code == 202
         follow_events(stack, {"stopped", "failed"})
         assert client.get(f"/v1/desks/{stack.desk_id}").json()["state"] == "stopped"
         assert client.post(f"/v1/desks/{stack.desk_id}/start").status_code == 202
-    events = follow_events(stack, {"ready", "failed", "awaiting_key"})
+    events = follow_events(stack, {"ready", "failed", "awaiting_key"}, timeout=timeout)
     assert events[-1]["to_state"] == "ready", events[-5:]
+    return events
+
+
+def thread_texts(stack: Stack) -> list[str]:
     messages = stack.openai().beta.threads.messages.list(stack.thread_id, order="asc")
-    texts = [m.content[0].text.value for m in messages.data if m.content[0].type == "text"]
-    assert "hello after rotation" in texts
+    return [m.content[0].text.value for m in messages.data if m.content[0].type == "text"]
+
+
+def memory_texts(stack: Stack) -> list[str]:
     with stack.client() as client:
         memory = client.get(f"/v1/desks/{stack.desk_id}/agent/desk/v1/memory")
     assert memory.status_code == 200, memory.text
-    assert any("heliotrope" in item["text"] for item in memory.json()["data"])
+    return [item["text"] for item in memory.json()["data"]]
+
+
+def test_stop_and_start_keep_the_thread_and_a_memory(stack: Stack) -> None:
+    run_text(stack, '[[tool:remember {"text": "the e2e codeword is heliotrope"}]]')
+    stop_then_start(stack)
+    assert "hello after rotation" in thread_texts(stack)
+    assert any("heliotrope" in text for text in memory_texts(stack))
 
 
 def test_control_plane_restart_readopts_the_running_desk(stack: Stack) -> None:

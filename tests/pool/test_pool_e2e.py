@@ -22,7 +22,16 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_desk_e2e import MODEL, Stack, follow_events, provider_keys_seen, run_text
+from tests.e2e.test_desk_e2e import (
+    MODEL,
+    Stack,
+    follow_events,
+    memory_texts,
+    provider_keys_seen,
+    run_text,
+    stop_then_start,
+    thread_texts,
+)
 from tests.helpers.wait import wait_until
 from tests.pool.conftest import PoolEnv
 from tests.qemu.image import ensure_image
@@ -234,18 +243,8 @@ def test_pooled_desk_tools_run_in_the_agent_units_sandbox_and_its_seed_has_no_po
 def test_a_pooled_desk_stops_starts_cold_and_keeps_its_thread_and_memory(pool_stack: Stack) -> None:
     """Stop, then the control plane's start job boots the clone's own disks cold (no pool)."""
     run_text(pool_stack, '[[tool:remember {"text": "the pool codeword is saffron"}]]')
-    with pool_stack.client() as client:
-        assert client.post(f"/v1/desks/{pool_stack.desk_id}/stop").status_code == 202
-        follow_events(pool_stack, {"stopped", "failed"})
-        assert client.get(f"/v1/desks/{pool_stack.desk_id}").json()["state"] == "stopped"
-        assert client.post(f"/v1/desks/{pool_stack.desk_id}/start").status_code == 202
-    events = follow_events(pool_stack, {"ready", "failed", "awaiting_key"}, timeout=1200)
+    events = stop_then_start(pool_stack, timeout=1200)
     _print_timeline(events)
-    assert events[-1]["to_state"] == "ready", events[-5:]
-    messages = pool_stack.openai().beta.threads.messages.list(pool_stack.thread_id, order="asc")
-    texts = [m.content[0].text.value for m in messages.data if m.content[0].type == "text"]
+    texts = thread_texts(pool_stack)
     assert any("cat /etc/hostname" in text for text in texts), texts
-    with pool_stack.client() as client:
-        memory = client.get(f"/v1/desks/{pool_stack.desk_id}/agent/desk/v1/memory")
-    assert memory.status_code == 200, memory.text
-    assert any("saffron" in item["text"] for item in memory.json()["data"])
+    assert any("saffron" in text for text in memory_texts(pool_stack))
