@@ -17,7 +17,7 @@ from bureau_agent.credentials import Credentials
 from bureau_agent.serving import run_server, server_config
 from bureau_agent.version import __version__
 
-__all__ = ["app", "run_server", "server_config"]
+__all__ = ["app"]
 
 app = typer.Typer(add_completion=False, help="Bureau's desk agent (Assistants-compatible API).")
 

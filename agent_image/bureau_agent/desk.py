@@ -15,7 +15,7 @@ import bureau_agent._lean  # noqa: F401  (before httpx is imported: see the modu
 from bureau_agent.app import create_app
 from bureau_agent.config import load_config
 from bureau_agent.enroll import EnrollmentError, ensure_enrolled
-from bureau_agent.serving import run_server, server_config
+from bureau_agent.serving import desk_server_config, run_server
 
 DEFAULT_CONFIG = Path("/etc/bureau/agent.env")
 USAGE = "usage: python -m bureau_agent.desk [--config FILE]"
@@ -46,16 +46,7 @@ def run(config_file: Path) -> None:
         print(f"enrollment failed: {exc}", file=sys.stderr)
         sys.exit(3)
     application = create_app(settings, credentials=creds, mutual_tls=True)
-    run_server(
-        server_config(
-            application,
-            settings.agent_host,
-            settings.agent_port,
-            cert=tls.cert,
-            key=tls.key,
-            client_ca=tls.client_ca,
-        )
-    )
+    run_server(desk_server_config(application, settings, tls))
 
 
 def main(args: list[str] | None = None) -> None:

@@ -6,9 +6,13 @@ import socket
 import ssl
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
+
+if TYPE_CHECKING:
+    from bureau_agent.config import AgentConfig
+    from bureau_agent.enroll import TlsMaterial
 
 
 def server_config(
@@ -33,6 +37,18 @@ def server_config(
         ssl_ca_certs=str(client_ca) if client_ca else None,
         ssl_cert_reqs=ssl.CERT_REQUIRED if mutual else ssl.CERT_NONE,
         timeout_graceful_shutdown=5,
+    )
+
+
+def desk_server_config(application: Any, config: AgentConfig, tls: TlsMaterial) -> uvicorn.Config:
+    """The enrolled desk agent's server: its address, its certificate, the desk CA's clients."""
+    return server_config(
+        application,
+        config.agent_host,
+        config.agent_port,
+        cert=tls.cert,
+        key=tls.key,
+        client_ca=tls.client_ca,
     )
 
 

@@ -134,11 +134,11 @@ def _prebind(app: FastAPI) -> None:
 def preload() -> FastAPI:
     """Everything the agent needs that no desk decides, done now so the snapshot holds it (a
     cold import or a first request costs seconds under TCG); returns the agent's unbound app."""
-    import bureau_agent.cli
     import bureau_agent.enroll
+    import bureau_agent.serving
     from bureau_agent.app import build_app, warm_routes
 
-    _ = bureau_agent.cli, bureau_agent.enroll
+    _ = bureau_agent.serving, bureau_agent.enroll
     _timed("lazy libraries", _import_libraries)
     _timed("server modules", _import_server)
     _timed("enrollment client", _import_enrollment_client)

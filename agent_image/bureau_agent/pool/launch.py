@@ -103,9 +103,9 @@ def enroll_and_serve(
 ) -> None:
     """The child's work as the agent user: H4's enrollment, then H4's mutual-TLS server."""
     from bureau_agent.app import PrebuiltMismatch, bind_app, build_app
-    from bureau_agent.cli import run_server, server_config
     from bureau_agent.config import load_config
     from bureau_agent.enroll import EnrollmentError, ensure_enrolled
+    from bureau_agent.serving import desk_server_config, run_server
 
     prepared = prepared or Prepared()
     started = time.perf_counter()
@@ -137,14 +137,7 @@ def enroll_and_serve(
         listener = None
     if listener is None:
         wait_port_free(config.agent_host, config.agent_port)
-    server = server_config(
-        app,
-        config.agent_host,
-        config.agent_port,
-        cert=tls.cert,
-        key=tls.key,
-        client_ca=tls.client_ca,
-    )
+    server = desk_server_config(app, config, tls)
     log.info("agent bound to its desk in %.0f ms; serving", _ms_since(started))
     run_server(server, listener)
 
